@@ -343,12 +343,38 @@ class PostgresBatchWriter implements BatchWriter {
       return stream.rowCount;
     } catch (error) {
       const first = serverError ?? error;
-      if (!stream.destroyed) {
+      // An error from the connection (the server's ErrorResponse, or the connection lost) has
+      // already ended the COPY: pg-copy-streams has let go of the connection, and destroying the
+      // stream then would wait for a CopyInResponse that never comes when the connection died
+      // before the server accepted the COPY. Only a failure on our side (the source) needs a
+      // CopyFail to end the COPY and keep the connection usable; if the server does not answer
+      // it in time, the connection is thrown away instead of reused.
+      if (!serverError && !stream.destroyed) {
         stream.destroy(first instanceof Error ? first : new Error(String(first)));
-        await once(stream, 'close').catch(() => {});
+        if (!(await settlesWithin(once(stream, 'close'), COPY_ABORT_TIMEOUT_MS))) this.broken = true;
       }
       throw this.fail(first);
     }
+  }
+}
+
+/** How long an aborted COPY (CopyFail) may take to be acknowledged before its connection is dropped. */
+const COPY_ABORT_TIMEOUT_MS = 10_000;
+
+/** True when `promise` settles (either way) within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([settled, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -17,7 +17,7 @@ const pgUp = await hasService('postgres');
 
 function plan(schema: string): TablePlan {
   const columns: ColumnPlan[] = [
-    { name: 'id', source: 'id', sourceType: { kind: 'int32' }, nativeType: 'int', type: { kind: 'int32' }, nullable: false },
+    { name: 'id', source: 'id', sourceType: { kind: 'integer', bytes: 4, unsigned: false }, nativeType: 'int', type: { kind: 'int32' }, nullable: false },
     { name: 'name', source: 'name', sourceType: { kind: 'text' }, nativeType: 'text', type: { kind: 'text' }, nullable: true },
   ];
   return {

@@ -75,6 +75,7 @@ export class Worker {
   private readonly current = new Map<number, { jobId: string; table: string; batchId: number; attempt: number; startedAt: string }>();
   private readonly finishedLog: Array<{ at: number; rows: number }> = [];
   private started = false;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(private readonly o: WorkerOptions) {
     this.id = o.workerId ?? newShortId(`worker-${hostname()}-${process.pid}`);
@@ -95,6 +96,12 @@ export class Worker {
     if (options.hard) this.abort.abort(new FreightError('CANCELLED', 'worker stopping'));
     await this.o.queue.pause();
     await Promise.all([...this.runtimes.keys()].map((jobId) => this.closeRuntime(jobId)));
+  }
+
+  /** Calls `listener` whenever the set of running batches changes; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   info(): WorkerInfo {
@@ -144,9 +151,11 @@ export class Worker {
   private emit(jobId: string, event: JobEvent): void {
     if (event.type === 'batch-started') {
       this.current.set(event.batchId, { jobId, table: event.table, batchId: event.batchId, attempt: event.attempt, startedAt: new Date().toISOString() });
+      for (const listener of this.changeListeners) listener();
     } else if (event.type === 'batch-finished') {
       this.current.delete(event.batchId);
       this.finishedLog.push({ at: Date.now(), rows: event.rowsWritten });
+      for (const listener of this.changeListeners) listener();
     } else if (event.type === 'status' && isTerminalJobStatus(event.status)) {
       const entry = this.runtimes.get(jobId);
       if (entry) {

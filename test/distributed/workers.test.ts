@@ -9,7 +9,8 @@ import { sleep, startCluster, waitFor, type Cluster, type Proc } from './cluster
  * restarted while they copy a MariaDB table of 300,000 rows into PostgreSQL.
  */
 
-const up = (await hasService('postgres')) && (await hasService('mysql')) && (await hasService('redis'));
+const up =
+  (await hasService('postgres')) && (await hasService('mysql')) && (await hasService('redis'));
 
 const ROWS = 300_000;
 const BATCH = 5000;
@@ -70,9 +71,17 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
     await pg?.drop();
   });
 
-  const api = (method: string, url: string, body?: unknown) => cluster.http(method, url, { key: tenant.key, tenant: tenant.id, ...(body !== undefined ? { body } : {}) });
+  const api = (method: string, url: string, body?: unknown) =>
+    cluster.http(method, url, {
+      key: tenant.key,
+      tenant: tenant.id,
+      ...(body !== undefined ? { body } : {}),
+    });
 
-  async function createJob(suffix: string, options: Record<string, unknown> = {}): Promise<{ jobId: string; schema: string }> {
+  async function createJob(
+    suffix: string,
+    options: Record<string, unknown> = {},
+  ): Promise<{ jobId: string; schema: string }> {
     const schema = `${pg.name}_${suffix}`;
     schemas.push(schema);
     await pg.query(`CREATE SCHEMA "${schema}"`);
@@ -99,8 +108,11 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
 
   async function listBatches(jobId: string, status?: string): Promise<Batch[]> {
     const out: Batch[] = [];
-    for (let offset = 0; ; ) {
-      const r = await api('GET', `/api/v1/jobs/${jobId}/batches?limit=500&offset=${offset}${status ? `&status=${status}` : ''}`);
+    for (let offset = 0; ;) {
+      const r = await api(
+        'GET',
+        `/api/v1/jobs/${jobId}/batches?limit=500&offset=${offset}${status ? `&status=${status}` : ''}`,
+      );
       expect(r.status, r.text).toBe(200);
       out.push(...(r.json.batches as Batch[]));
       if (r.json.next_offset === null) return out;
@@ -111,28 +123,64 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
   async function waitForJob(jobId: string, statuses: string[], timeoutMs = 90_000): Promise<any> {
     let last: any = null;
     try {
-      return await waitFor(async () => {
-        last = await getJob(jobId);
-        return statuses.includes(last.status) ? last : null;
-      }, timeoutMs, `job ${jobId} to become ${statuses.join('/')}`, 200);
+      return await waitFor(
+        async () => {
+          last = await getJob(jobId);
+          return statuses.includes(last.status) ? last : null;
+        },
+        timeoutMs,
+        `job ${jobId} to become ${statuses.join('/')}`,
+        200,
+      );
     } catch (error) {
-      const logs = cluster.workers.map((w) => `--- ${w.name} (${w.workerId}, ${w.alive ? 'alive' : 'dead'})\n${w.output().slice(-3000)}`).join('\n');
-      throw new Error(`${(error as Error).message}; last: ${JSON.stringify(last?.progress)} ${last?.status}\n${logs}`, { cause: error });
+      const logs = cluster.workers
+        .map(
+          (w) =>
+            `--- ${w.name} (${w.workerId}, ${w.alive ? 'alive' : 'dead'})\n${w.output().slice(-3000)}`,
+        )
+        .join('\n');
+      throw new Error(
+        `${(error as Error).message}; last: ${JSON.stringify(last?.progress)} ${last?.status}\n${logs}`,
+        { cause: error },
+      );
     }
   }
 
   /** The job completed, validated by checksum, and the target holds exactly the source's rows. */
   async function expectExactCopy(jobId: string, schema: string, batchSize = BATCH): Promise<any> {
-    const job = await waitForJob(jobId, ['completed', 'completed_with_errors', 'failed', 'cancelled']);
+    const job = await waitForJob(jobId, [
+      'completed',
+      'completed_with_errors',
+      'failed',
+      'cancelled',
+    ]);
     expect(job.status, JSON.stringify(job.error)).toBe('completed');
     expect(job.tables).toHaveLength(1);
-    expect(job.tables[0]).toMatchObject({ source_rows: ROWS, target_rows: ROWS, validation: 'passed', rows_failed: 0 });
-    expect(job.progress.batches).toMatchObject({ total: ROWS / batchSize, succeeded: ROWS / batchSize, failed: 0, pending: 0, running: 0 });
+    expect(job.tables[0]).toMatchObject({
+      source_rows: ROWS,
+      target_rows: ROWS,
+      validation: 'passed',
+      rows_failed: 0,
+    });
+    expect(job.progress.batches).toMatchObject({
+      total: ROWS / batchSize,
+      succeeded: ROWS / batchSize,
+      failed: 0,
+      pending: 0,
+      running: 0,
+    });
     const { rows } = await pg.query(
       `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, sum(price)::text AS price, count(body)::int AS bodies,
               sum(char_length(body))::int AS body_chars, count(*) FILTER (WHERE qty IS NULL)::int AS qty_nulls FROM "${schema}".items`,
     );
-    expect(rows[0]).toEqual({ n: ROWS, d: ROWS, price: source.price, bodies: source.bodies, body_chars: source.body_chars, qty_nulls: source.qty_nulls });
+    expect(rows[0]).toEqual({
+      n: ROWS,
+      d: ROWS,
+      price: source.price,
+      bodies: source.bodies,
+      body_chars: source.body_chars,
+      qty_nulls: source.qty_nulls,
+    });
     return job;
   }
 
@@ -148,7 +196,11 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
    * Batches take tens of milliseconds here, so this reads the store's batches table directly (a
    * millisecond) rather than through the API, to act while the batches it saw are still running.
    */
-  async function whenRunning(jobId: string, minSucceeded: number, check: (running: Batch[]) => boolean): Promise<Batch[]> {
+  async function whenRunning(
+    jobId: string,
+    minSucceeded: number,
+    check: (running: Batch[]) => boolean,
+  ): Promise<Batch[]> {
     return waitFor(
       async () => {
         const { rows } = await pg.query(
@@ -157,7 +209,8 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
         );
         const running = (rows as Batch[]).filter((b) => b.status === 'running');
         if (rows.length - running.length >= minSucceeded && check(running)) return running;
-        if (rows.length - running.length >= ROWS / BATCH) throw new Error(`job ${jobId} finished its batches before the moment came`);
+        if (rows.length - running.length >= ROWS / BATCH)
+          throw new Error(`job ${jobId} finished its batches before the moment came`);
         return null;
       },
       60_000,
@@ -166,30 +219,74 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
     );
   }
 
+  /**
+   * Catches `procs` at a moment: waits for it (`wait`), freezes them (SIGSTOP) and confirms it
+   * (`holds`) while they cannot move, so what the test then kills them with is what they held —
+   * not what they held a few milliseconds earlier. If the moment passed before the freeze, they
+   * resume (SIGCONT) and it is tried again.
+   */
+  async function freezeAt(
+    procs: Proc[],
+    wait: () => Promise<unknown>,
+    holds: () => Promise<boolean>,
+  ): Promise<void> {
+    for (let attempt = 0; attempt < 30; attempt++) {
+      await wait();
+      for (const p of procs) p.child.kill('SIGSTOP');
+      // A statement already on its way to the database completes there; let it land.
+      await sleep(150);
+      if (await holds()) return;
+      for (const p of procs) p.child.kill('SIGCONT');
+    }
+    throw new Error('the moment passed every time before the workers were frozen');
+  }
+
   it('a. a worker killed with SIGKILL mid-run: its batches are re-run elsewhere and the job completes exactly', async () => {
     const [victim, survivor] = await twoWorkers();
     const { jobId, schema } = await createJob('sigkill');
-    await whenRunning(jobId, 4, (r) => r.some((b) => b.worker_id === victim.workerId));
+    let held: number[] = [];
+    await freezeAt(
+      [victim],
+      () => whenRunning(jobId, 4, (r) => r.some((b) => b.worker_id === victim.workerId)),
+      async () => {
+        held = (await listBatches(jobId, 'running'))
+          .filter((b) => b.worker_id === victim.workerId)
+          .map((b) => b.batch_id);
+        return held.length > 0;
+      },
+    );
     victim.child.kill('SIGKILL');
     expect((await victim.exited).signal).toBe('SIGKILL');
     // What it was running when it died stays running under its name until the leases expire.
-    const held = (await listBatches(jobId, 'running')).filter((b) => b.worker_id === victim.workerId).map((b) => b.batch_id);
-    expect(held.length).toBeGreaterThan(0);
+    const still = (await listBatches(jobId, 'running'))
+      .filter((b) => b.worker_id === victim.workerId)
+      .map((b) => b.batch_id);
+    expect(still.sort((x, y) => x - y)).toEqual([...held].sort((x, y) => x - y));
 
     await expectExactCopy(jobId, schema);
     const batches = await listBatches(jobId);
     const heldAfter = batches.filter((b) => held.includes(b.batch_id));
     // What the dead worker held was run again by the survivor (a later attempt, another worker).
     expect(heldAfter).toHaveLength(held.length);
-    for (const b of heldAfter) expect(b).toMatchObject({ status: 'succeeded', worker_id: survivor.workerId, attempts: expect.any(Number) });
-    expect(heldAfter.every((b) => b.attempts >= 2), JSON.stringify(heldAfter)).toBe(true);
+    for (const b of heldAfter)
+      expect(b).toMatchObject({
+        status: 'succeeded',
+        worker_id: survivor.workerId,
+        attempts: expect.any(Number),
+      });
+    expect(
+      heldAfter.every((b) => b.attempts >= 2),
+      JSON.stringify(heldAfter),
+    ).toBe(true);
     expect(batches.every((b) => b.status === 'succeeded')).toBe(true);
   }, 120_000);
 
   it('b. a worker stopped with SIGTERM finishes its running batches and exits 0; the other finishes the job', async () => {
     const [leaving, staying] = await twoWorkers();
     const { jobId, schema } = await createJob('sigterm');
-    const running = await whenRunning(jobId, 4, (r) => r.some((b) => b.worker_id === leaving.workerId));
+    const running = await whenRunning(jobId, 4, (r) =>
+      r.some((b) => b.worker_id === leaving.workerId),
+    );
     const held = running.filter((b) => b.worker_id === leaving.workerId).map((b) => b.batch_id);
     leaving.child.kill('SIGTERM');
     const exit = await Promise.race([leaving.exited, sleep(45_000).then(() => null)]);
@@ -199,8 +296,14 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
     // It left nothing behind: no batch is still running under its name, the batches it was
     // running were finished by it, and it deregistered at once.
     const after = await listBatches(jobId);
-    expect(after.filter((b) => b.status === 'running' && b.worker_id === leaving.workerId)).toEqual([]);
-    for (const id of held) expect(after.find((b) => b.batch_id === id)).toMatchObject({ status: 'succeeded', worker_id: leaving.workerId });
+    expect(after.filter((b) => b.status === 'running' && b.worker_id === leaving.workerId)).toEqual(
+      [],
+    );
+    for (const id of held)
+      expect(after.find((b) => b.batch_id === id)).toMatchObject({
+        status: 'succeeded',
+        worker_id: leaving.workerId,
+      });
     const status = await api('GET', '/api/v1/workers/status');
     expect(status.json.workers.map((w: any) => w.worker_id)).not.toContain(leaving.workerId);
     expect(status.json.workers.map((w: any) => w.worker_id)).toContain(staying.workerId);
@@ -209,7 +312,11 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
     // The rest was the other worker's.
     expect(after.filter((b) => b.status !== 'succeeded').length).toBeGreaterThan(0);
     const final = await listBatches(jobId);
-    expect(final.filter((b) => after.find((a) => a.batch_id === b.batch_id)?.status !== 'succeeded').every((b) => b.worker_id === staying.workerId)).toBe(true);
+    expect(
+      final
+        .filter((b) => after.find((a) => a.batch_id === b.batch_id)?.status !== 'succeeded')
+        .every((b) => b.worker_id === staying.workerId),
+    ).toBe(true);
   }, 120_000);
 
   it('c. PostgreSQL target connections terminated mid-COPY, repeatedly: the batches are retried and the job completes exactly', async () => {
@@ -240,7 +347,12 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
   it('d. cancel while two workers run batches of the job: no batch starts afterwards anywhere; retry resumes it to completion', async () => {
     const [w1, w2] = await twoWorkers();
     const { jobId, schema } = await createJob('cancel');
-    await whenRunning(jobId, 4, (r) => r.some((b) => b.worker_id === w1.workerId) && r.some((b) => b.worker_id === w2.workerId));
+    await whenRunning(
+      jobId,
+      4,
+      (r) =>
+        r.some((b) => b.worker_id === w1.workerId) && r.some((b) => b.worker_id === w2.workerId),
+    );
     const cancel = await api('DELETE', `/api/v1/jobs/${jobId}`);
     expect(cancel.status, cancel.text).toBe(202);
     expect(['cancelling', 'cancelled']).toContain(cancel.json.status);
@@ -269,8 +381,11 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
 
   it('e. worker status lists both workers with their batches, the BullMQ queue and the processing rate; a killed worker drops off', async () => {
     const [w1, w2] = await twoWorkers();
-    // Two jobs at once, in smaller batches: long enough for heartbeats (every 5 s) to see them run.
-    const jobs = [await createJob('status1', { batch_size: 2000 }), await createJob('status2', { batch_size: 2000 })];
+    // Two jobs at once, in smaller batches (a worker's heartbeat follows its running batches within ~1 s).
+    const jobs = [
+      await createJob('status1', { batch_size: 2000 }),
+      await createJob('status2', { batch_size: 2000 }),
+    ];
     const jobIds = jobs.map((j) => j.jobId);
     let sawRunning = false;
     let sawDepth = false;
@@ -282,17 +397,24 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
         expect(r.status, r.text).toBe(200);
         const s = r.json;
         expect(s.queue.kind).toBe('bullmq');
-        for (const k of ['waiting', 'delayed', 'active']) expect(Number.isInteger(s.queue[k]) && s.queue[k] >= 0, k).toBe(true);
+        for (const k of ['waiting', 'delayed', 'active'])
+          expect(Number.isInteger(s.queue[k]) && s.queue[k] >= 0, k).toBe(true);
         if (s.queue.waiting + s.queue.delayed + s.queue.active > 0) sawDepth = true;
         const ids = s.workers.map((w: any) => w.worker_id);
         if (!killedAt) {
           for (const proc of [w1, w2]) {
             const w = s.workers.find((x: any) => x.worker_id === proc.workerId);
             expect(w, `${proc.workerId} in ${JSON.stringify(ids)}`).toBeDefined();
-            expect(w).toMatchObject({ pid: proc.pid, concurrency: WORKER_CONCURRENCY, host: expect.any(String), started_at: expect.any(String) });
+            expect(w).toMatchObject({
+              pid: proc.pid,
+              concurrency: WORKER_CONCURRENCY,
+              host: expect.any(String),
+              started_at: expect.any(String),
+            });
             expect(Math.abs(Date.now() - Date.parse(w.last_heartbeat))).toBeLessThan(15_000);
             expect(w.running_batches).toBeGreaterThanOrEqual(w.batches.length);
-            if (w.running_batches > 0 && w.batches.some((b: any) => jobIds.includes(b.job_id))) sawRunning = true;
+            if (w.running_batches > 0 && w.batches.some((b: any) => jobIds.includes(b.job_id)))
+              sawRunning = true;
           }
           if (sawRunning && sawDepth) {
             w2.child.kill('SIGKILL');
@@ -301,7 +423,9 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
           } else {
             const states = await Promise.all(jobIds.map(async (id) => (await getJob(id)).status));
             if (states.every((st) => st !== 'running' && st !== 'planning' && st !== 'pending')) {
-              throw new Error(`the jobs ended (${states.join(', ')}) before the status showed running batches (${sawRunning}) and queue depth (${sawDepth})`);
+              throw new Error(
+                `the jobs ended (${states.join(', ')}) before the status showed running batches (${sawRunning}) and queue depth (${sawDepth})`,
+              );
             }
           }
         } else if (!ids.includes(w2.workerId)) {
@@ -330,7 +454,14 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
   it('f. both workers killed mid-job: two new workers resume it and it completes exactly', async () => {
     const [w1, w2] = await twoWorkers();
     const { jobId, schema } = await createJob('restart');
-    await whenRunning(jobId, 6, (r) => r.length >= 2);
+    await freezeAt(
+      [w1, w2],
+      () => whenRunning(jobId, 6, (r) => r.length >= 2),
+      async () =>
+        (await listBatches(jobId, 'running')).some(
+          (b) => b.worker_id === w1.workerId || b.worker_id === w2.workerId,
+        ),
+    );
     w1.child.kill('SIGKILL');
     w2.child.kill('SIGKILL');
     await Promise.all([w1.exited, w2.exited]);
@@ -343,12 +474,19 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
     await expectExactCopy(jobId, schema);
     const batches = await listBatches(jobId);
     expect(batches.some((b) => b.attempts >= 2)).toBe(true);
-    expect(batches.some((b) => b.worker_id === n1.workerId || b.worker_id === n2.workerId)).toBe(true);
+    expect(batches.some((b) => b.worker_id === n1.workerId || b.worker_id === n2.workerId)).toBe(
+      true,
+    );
   }, 120_000);
 
   /** The job's lock row in the store (plan and finalize hold it). */
-  async function jobLock(jobId: string): Promise<{ status: string; lock_owner: string | null; lock_kind: string | null }> {
-    const { rows } = await pg.query(`SELECT status, lock_owner, lock_kind FROM "${cluster.schema}".jobs WHERE id = $1`, [jobId]);
+  async function jobLock(
+    jobId: string,
+  ): Promise<{ status: string; lock_owner: string | null; lock_kind: string | null }> {
+    const { rows } = await pg.query(
+      `SELECT status, lock_owner, lock_kind FROM "${cluster.schema}".jobs WHERE id = $1`,
+      [jobId],
+    );
     return rows[0];
   }
 
@@ -369,21 +507,27 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
     async (_what, kind, options) => {
       const victim = await loneLongLeaseWorker();
       const { jobId, schema } = await createJob(`lock_${kind}`, options);
-      await waitFor(
-        async () => {
-          const lock = await jobLock(jobId);
-          if (['completed', 'failed', 'completed_with_errors'].includes(lock.status)) throw new Error(`job ${jobId} ended (${lock.status}) before the ${kind} step could be caught`);
-          if (lock.lock_kind !== kind || !lock.lock_owner?.startsWith(victim.workerId)) return false;
-          if (kind === 'plan') {
-            // Past preparing the tables: batches are being cut.
-            const { rows } = await pg.query(`SELECT count(*)::int AS n FROM "${cluster.schema}".batches WHERE job_id = $1`, [jobId]);
-            return rows[0].n > 0;
-          }
-          return true;
-        },
-        60_000,
-        `the victim to hold the ${kind} lock`,
-        5,
+      const holdsLock = async () => {
+        const lock = await jobLock(jobId);
+        if (['completed', 'failed', 'completed_with_errors'].includes(lock.status))
+          throw new Error(
+            `job ${jobId} ended (${lock.status}) before the ${kind} step could be caught`,
+          );
+        if (lock.lock_kind !== kind || !lock.lock_owner?.startsWith(victim.workerId)) return false;
+        if (kind === 'plan') {
+          // Past preparing the tables: batches are being cut.
+          const { rows } = await pg.query(
+            `SELECT count(*)::int AS n FROM "${cluster.schema}".batches WHERE job_id = $1`,
+            [jobId],
+          );
+          return rows[0].n > 0;
+        }
+        return true;
+      };
+      await freezeAt(
+        [victim],
+        () => waitFor(holdsLock, 60_000, `the victim to hold the ${kind} lock`, 5),
+        holdsLock,
       );
       victim.child.kill('SIGKILL');
       await victim.exited;
@@ -391,7 +535,11 @@ describe.skipIf(!up)('distributed mode: API + workers as processes', () => {
       expect(held).toMatchObject({ status: 'running', lock_kind: kind });
 
       await twoWorkers();
-      await expectExactCopy(jobId, schema, (options as { batch_size?: number }).batch_size ?? BATCH);
+      await expectExactCopy(
+        jobId,
+        schema,
+        (options as { batch_size?: number }).batch_size ?? BATCH,
+      );
     },
     120_000,
   );

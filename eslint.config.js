@@ -11,7 +11,10 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'no-restricted-syntax': [
         'error',
         {
@@ -32,13 +35,23 @@ export default tseslint.config(
   },
   {
     // Drivers are imported only inside connectors/ (and the store adapter for its own database).
-    files: ['src/domain/**', 'src/engine/**', 'src/operations/**', 'src/http/**', 'src/mcp/**', 'src/cli/**'],
+    files: [
+      'src/domain/**',
+      'src/engine/**',
+      'src/operations/**',
+      'src/http/**',
+      'src/mcp/**',
+      'src/cli/**',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['pg', 'pg-*', 'mysql2', 'mysql2/*', 'better-sqlite3'], message: 'Drivers live in src/connectors/ (DESIGN.md §1).' },
+            {
+              group: ['pg', 'pg-*', 'mysql2', 'mysql2/*', 'better-sqlite3'],
+              message: 'Drivers live in src/connectors/ (DESIGN.md §1).',
+            },
           ],
         },
       ],
@@ -51,8 +64,22 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['pg', 'pg-*', 'mysql2', 'mysql2/*', 'better-sqlite3', 'kysely'], message: 'The engine depends only on domain + connector interfaces.' },
-            { group: ['**/store/**', '**/queue/**', '**/http/**', '**/mcp/**', '**/cli/**', '**/connectors/*/**'], message: 'domain/ and engine/ import nothing from store/ queue/ http/ mcp/ cli/ or a concrete connector.' },
+            {
+              group: ['pg', 'pg-*', 'mysql2', 'mysql2/*', 'better-sqlite3', 'kysely'],
+              message: 'The engine depends only on domain + connector interfaces.',
+            },
+            {
+              group: [
+                '**/store/**',
+                '**/queue/**',
+                '**/http/**',
+                '**/mcp/**',
+                '**/cli/**',
+                '**/connectors/*/**',
+              ],
+              message:
+                'domain/ and engine/ import nothing from store/ queue/ http/ mcp/ cli/ or a concrete connector.',
+            },
           ],
         },
       ],

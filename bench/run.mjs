@@ -131,7 +131,16 @@ function killGroup(pid, signal) {
  * stderr going straight to files. Resolves with the exit code, the wall time in seconds (spawn to
  * exit, measured here) and the peak RSS in KiB of the largest process in the tree.
  */
-function runTimed({ name, cmd, args, extraEnv = {}, unsetEnv = [], stdinFile, cwd = repoRoot, onSpawn }) {
+function runTimed({
+  name,
+  cmd,
+  args,
+  extraEnv = {},
+  unsetEnv = [],
+  stdinFile,
+  cwd = repoRoot,
+  onSpawn,
+}) {
   const stdoutFile = path.join(logDir, `${name}.stdout`);
   const stderrFile = path.join(logDir, `${name}.stderr`);
   const rssFile = path.join(logDir, `${name}.rss`);
@@ -532,7 +541,9 @@ async function runWorkers(round, n) {
   fs.rmSync(home, { recursive: true, force: true });
   fs.mkdirSync(home, { recursive: true });
   const schema = `bench_store_${name}_r${round}`;
-  await withPg(POSTGRES.adminDb, (c) => c.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`));
+  await withPg(POSTGRES.adminDb, (c) =>
+    c.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`),
+  );
   const port = await freePort();
   const adminKey = `bench-admin-${process.pid}-${round}-${n}-0123456789abcdef`;
   const base = `http://127.0.0.1:${port}`;
@@ -579,7 +590,8 @@ async function runWorkers(round, n) {
   const waitFor = async (what, fn, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (procs.some((p) => p.exited)) throw new Error(`a process exited while waiting for ${what}`);
+      if (procs.some((p) => p.exited))
+        throw new Error(`a process exited while waiting for ${what}`);
       try {
         if (await fn()) return;
       } catch {
@@ -596,9 +608,13 @@ async function runWorkers(round, n) {
     start('api', ['serve', '--no-worker']);
     for (const p of procs) p.done.then(() => (p.exited = true));
     await waitFor('the API', async () => (await fetch(`${base}/health`)).status === 200);
-    for (let i = 1; i <= n; i++) start(`worker${i}`, ['worker', '--concurrency', String(WORKER_CONCURRENCY)]);
+    for (let i = 1; i <= n; i++)
+      start(`worker${i}`, ['worker', '--concurrency', String(WORKER_CONCURRENCY)]);
     for (const p of procs) p.done.then(() => (p.exited = true));
-    await waitFor(`${n} worker(s) to register`, async () => (await api('GET', '/api/v1/workers/status')).workers.length >= n);
+    await waitFor(
+      `${n} worker(s) to register`,
+      async () => (await api('GET', '/api/v1/workers/status')).workers.length >= n,
+    );
     await checkpoint();
     const t0 = process.hrtime.bigint();
     job = await api('POST', '/api/v1/jobs', {
@@ -637,19 +653,23 @@ async function runWorkers(round, n) {
   let perWorker = null;
   if (!problems.length) {
     try {
-      perWorker = await withPg(POSTGRES.adminDb, async (c) =>
-        (
-          await c.query(
-            `SELECT worker_id, COUNT(*)::int AS batches FROM ${quoteIdent(schema)}.batches WHERE job_id = $1 GROUP BY worker_id ORDER BY worker_id`,
-            [job.job_id],
-          )
-        ).rows,
+      perWorker = await withPg(
+        POSTGRES.adminDb,
+        async (c) =>
+          (
+            await c.query(
+              `SELECT worker_id, COUNT(*)::int AS batches FROM ${quoteIdent(schema)}.batches WHERE job_id = $1 GROUP BY worker_id ORDER BY worker_id`,
+              [job.job_id],
+            )
+          ).rows,
       );
     } catch {
       perWorker = null;
     }
   }
-  await withPg(POSTGRES.adminDb, (c) => c.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`)).catch(() => {});
+  await withPg(POSTGRES.adminDb, (c) =>
+    c.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`),
+  ).catch(() => {});
   return {
     seconds,
     rssKiB: rss.length ? Math.max(...rss) : null,
@@ -1107,7 +1127,11 @@ async function main() {
       fingerprints,
     },
     contenders: summary,
-    ratios: { freight_vs_pgloader: vsPgloader, freight_vs_pipe: vsPipe, two_workers_vs_one: twoVsOne },
+    ratios: {
+      freight_vs_pgloader: vsPgloader,
+      freight_vs_pipe: vsPipe,
+      two_workers_vs_one: twoVsOne,
+    },
     targets,
     ok: failedRuns.length === 0 && dataProblems.length === 0 && !interrupted,
   };

@@ -27,8 +27,17 @@ const BIN = path.join(REPO, 'bin/freight.js');
 const env = process.env;
 const num = (name, dflt) => (env[name] ? Number(env[name]) : dflt);
 
-const PG = { host: env.TEST_PG_HOST ?? '127.0.0.1', port: num('TEST_PG_PORT', 5432), user: 'postgres', database: 'test' };
-const MY = { host: env.TEST_MYSQL_HOST ?? '127.0.0.1', port: num('TEST_MYSQL_PORT', 3306), user: 'root' };
+const PG = {
+  host: env.TEST_PG_HOST ?? '127.0.0.1',
+  port: num('TEST_PG_PORT', 5432),
+  user: 'postgres',
+  database: 'test',
+};
+const MY = {
+  host: env.TEST_MYSQL_HOST ?? '127.0.0.1',
+  port: num('TEST_MYSQL_PORT', 3306),
+  user: 'root',
+};
 const REDIS_URL = `redis://${env.TEST_REDIS_HOST ?? '127.0.0.1'}:${num('TEST_REDIS_PORT', 6379)}`;
 const PG_URL = `postgresql://${PG.user}@${PG.host}:${PG.port}/${PG.database}`;
 
@@ -51,10 +60,13 @@ const names = {
   tenant: (i) => `soak-${run}-t${i + 1}`,
 };
 /** Source tables: 20,000 … 50,000 rows, evenly spread. */
-const tableRows = Array.from({ length: TABLES }, (_, i) => Math.round(20_000 + (30_000 * i) / Math.max(1, TABLES - 1)));
+const tableRows = Array.from({ length: TABLES }, (_, i) =>
+  Math.round(20_000 + (30_000 * i) / Math.max(1, TABLES - 1)),
+);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const log = (line) => process.stdout.write(`[soak ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+const log = (line) =>
+  process.stdout.write(`[soak ${((Date.now() - T0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 const T0 = Date.now();
 const failures = [];
 const fail = (message) => {
@@ -67,8 +79,23 @@ const fail = (message) => {
 const processes = [];
 
 function startProcess(name, args, childEnv) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p = { name, child, pid: child.pid, out: '', alive: true, peakRssKb: 0, hwmKb: 0, samples: 0, rssSumKb: 0, exit: null };
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: REPO,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const p = {
+    name,
+    child,
+    pid: child.pid,
+    out: '',
+    alive: true,
+    peakRssKb: 0,
+    hwmKb: 0,
+    samples: 0,
+    rssSumKb: 0,
+    exit: null,
+  };
   const append = (d) => {
     p.out += d.toString();
     if (p.out.length > 400_000) p.out = p.out.slice(-200_000);
@@ -91,8 +118,10 @@ async function waitForOutput(p, regex, timeoutMs = 30_000) {
   for (;;) {
     const m = regex.exec(p.out);
     if (m) return m;
-    if (!p.alive) throw new Error(`${p.name} exited (${JSON.stringify(p.exit)}):\n${p.out.slice(-4000)}`);
-    if (Date.now() > deadline) throw new Error(`${p.name}: no ${regex} after ${timeoutMs} ms:\n${p.out.slice(-4000)}`);
+    if (!p.alive)
+      throw new Error(`${p.name} exited (${JSON.stringify(p.exit)}):\n${p.out.slice(-4000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${p.name}: no ${regex} after ${timeoutMs} ms:\n${p.out.slice(-4000)}`);
     await sleep(50);
   }
 }
@@ -127,7 +156,11 @@ async function http(method, url, { body, key = ADMIN_KEY, tenant } = {}) {
   const headers = { authorization: `Bearer ${key}` };
   if (tenant) headers['x-tenant-id'] = tenant;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${BASE}${url}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const res = await fetch(`${BASE}${url}`, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
   const text = await res.text();
   let json = null;
   try {
@@ -146,11 +179,19 @@ let pgc;
 let sampler;
 
 async function main() {
-  if (!existsSync(path.join(REPO, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run soak does)');
-  log(`run ${run}: ${JOBS} jobs from ${TENANTS} tenants on ${WORKERS} workers × concurrency ${WORKER_CONCURRENCY}; ${TABLES} source tables of ${tableRows[0]}–${tableRows.at(-1)} rows; batch size ${BATCH_SIZE}`);
+  if (!existsSync(path.join(REPO, 'dist/cli/main.js')))
+    throw new Error('dist/ is missing: run `npm run build` (npm run soak does)');
+  log(
+    `run ${run}: ${JOBS} jobs from ${TENANTS} tenants on ${WORKERS} workers × concurrency ${WORKER_CONCURRENCY}; ${TABLES} source tables of ${tableRows[0]}–${tableRows.at(-1)} rows; batch size ${BATCH_SIZE}`,
+  );
 
   // Services, and the source data set.
-  my = await mysql.createConnection({ ...MY, multipleStatements: true, charset: 'utf8mb4', timezone: 'Z' });
+  my = await mysql.createConnection({
+    ...MY,
+    multipleStatements: true,
+    charset: 'utf8mb4',
+    timezone: 'Z',
+  });
   pgc = new pg.Client(PG_URL);
   await pgc.connect();
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
@@ -159,7 +200,9 @@ async function main() {
   redis.disconnect();
 
   const tLoad = Date.now();
-  await my.query(`CREATE DATABASE \`${names.source}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  await my.query(
+    `CREATE DATABASE \`${names.source}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+  );
   await my.query(`USE \`${names.source}\``);
   await my.query("SET time_zone = '+00:00'");
   const sourceCounts = [];
@@ -180,7 +223,9 @@ async function main() {
     const [[row]] = await my.query(`SELECT COUNT(*) AS n FROM ${name}`);
     sourceCounts.push({ name, rows: Number(row.n) });
   }
-  log(`source database ${names.source}: ${sourceCounts.reduce((n, t) => n + t.rows, 0).toLocaleString('en')} rows in ${TABLES} tables (${Date.now() - tLoad} ms)`);
+  log(
+    `source database ${names.source}: ${sourceCounts.reduce((n, t) => n + t.rows, 0).toLocaleString('en')} rows in ${TABLES} tables (${Date.now() - tLoad} ms)`,
+  );
 
   // The installation.
   const childEnv = {
@@ -202,11 +247,20 @@ async function main() {
   const api = startProcess('api', ['serve', '--no-worker'], childEnv);
   BASE = (await waitForOutput(api, /API on (http:\/\/[^\s]+?)(?= |\))/))[1];
   for (let i = 0; i < WORKERS; i++) {
-    const w = startProcess(`worker-${i + 1}`, ['worker', '--concurrency', String(WORKER_CONCURRENCY)], childEnv);
+    const w = startProcess(
+      `worker-${i + 1}`,
+      ['worker', '--concurrency', String(WORKER_CONCURRENCY)],
+      childEnv,
+    );
     w.workerId = (await waitForOutput(w, /worker (\S+) running/))[1];
   }
   sampler = setInterval(sampleMemory, 250);
-  log(`API ${BASE} (pid ${api.pid}); workers ${processes.slice(1).map((p) => `${p.workerId} (pid ${p.pid})`).join(', ')}`);
+  log(
+    `API ${BASE} (pid ${api.pid}); workers ${processes
+      .slice(1)
+      .map((p) => `${p.workerId} (pid ${p.pid})`)
+      .join(', ')}`,
+  );
 
   // Tenants, each with an engineer key.
   const tenants = [];
@@ -214,7 +268,9 @@ async function main() {
     const id = names.tenant(i);
     const t = await http('POST', '/api/v1/admin/tenants', { body: { tenant_id: id } });
     if (t.status !== 201) throw new Error(`create tenant: ${t.status} ${t.text}`);
-    const k = await http('POST', '/api/v1/admin/keys', { body: { tenant_id: id, role: 'engineer' } });
+    const k = await http('POST', '/api/v1/admin/keys', {
+      body: { tenant_id: id, role: 'engineer' },
+    });
     if (k.status !== 201) throw new Error(`create key: ${k.status} ${k.text}`);
     tenants.push({ id, key: k.json.key });
   }
@@ -268,7 +324,10 @@ async function main() {
     }
     if (Date.now() - lastReport > 5000) {
       lastReport = Date.now();
-      const written = [...statusOf.values()].reduce((n, j) => n + (j.progress?.rows_written ?? 0), 0);
+      const written = [...statusOf.values()].reduce(
+        (n, j) => n + (j.progress?.rows_written ?? 0),
+        0,
+      );
       const byState = {};
       for (const j of jobs) {
         const s = statusOf.get(j.id)?.status ?? '?';
@@ -297,18 +356,33 @@ async function main() {
     }
     if (job.status !== 'completed') fail(`${label}: ${job.status} ${JSON.stringify(job.error)}`);
     const t = job.tables?.[0];
-    if (!t || t.source_rows !== j.table.rows || t.target_rows !== j.table.rows || t.validation !== 'passed' || t.rows_failed !== 0) {
-      fail(`${label}: table ${JSON.stringify(t && { source_rows: t.source_rows, target_rows: t.target_rows, validation: t.validation, rows_failed: t.rows_failed })}, expected ${j.table.rows} rows`);
+    if (
+      !t ||
+      t.source_rows !== j.table.rows ||
+      t.target_rows !== j.table.rows ||
+      t.validation !== 'passed' ||
+      t.rows_failed !== 0
+    ) {
+      fail(
+        `${label}: table ${JSON.stringify(t && { source_rows: t.source_rows, target_rows: t.target_rows, validation: t.validation, rows_failed: t.rows_failed })}, expected ${j.table.rows} rows`,
+      );
     }
-    if (job.progress?.batches?.failed) fail(`${label}: ${job.progress.batches.failed} failed batch(es)`);
+    if (job.progress?.batches?.failed)
+      fail(`${label}: ${job.progress.batches.failed} failed batch(es)`);
     try {
-      const { rows } = await pgc.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "${j.schema}"."${j.table.name}"`);
-      if (rows[0].n !== j.table.rows || rows[0].d !== j.table.rows) fail(`${label}: target has ${rows[0].n} rows (${rows[0].d} distinct ids), source ${j.table.rows}`);
+      const { rows } = await pgc.query(
+        `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "${j.schema}"."${j.table.name}"`,
+      );
+      if (rows[0].n !== j.table.rows || rows[0].d !== j.table.rows)
+        fail(
+          `${label}: target has ${rows[0].n} rows (${rows[0].d} distinct ids), source ${j.table.rows}`,
+        );
     } catch (error) {
       fail(`${label}: counting the target: ${error.message}`);
     }
     totalRows += j.table.rows;
-    if (job.started_at && job.finished_at) durations.push((Date.parse(job.finished_at) - Date.parse(job.created_at)) / 1000);
+    if (job.started_at && job.finished_at)
+      durations.push((Date.parse(job.finished_at) - Date.parse(job.created_at)) / 1000);
   }
   const finalStatus = (await http('GET', '/api/v1/workers/status', { tenant: 'platform' })).json;
   const stats = (await http('GET', '/api/v1/stats/tenants')).json;
@@ -320,15 +394,18 @@ async function main() {
   for (const w of workers) w.child.kill('SIGTERM');
   for (const w of workers) {
     const exit = await Promise.race([w.exited, sleep(40_000).then(() => null)]);
-    if (!exit || exit.code !== 0) fail(`${w.name} did not exit 0 on SIGTERM: ${JSON.stringify(exit)}\n${w.out.slice(-3000)}`);
+    if (!exit || exit.code !== 0)
+      fail(`${w.name} did not exit 0 on SIGTERM: ${JSON.stringify(exit)}\n${w.out.slice(-3000)}`);
   }
   api.child.kill('SIGTERM');
   const apiExit = await Promise.race([api.exited, sleep(20_000).then(() => null)]);
-  if (!apiExit || apiExit.code !== 0) fail(`the API did not exit 0 on SIGTERM: ${JSON.stringify(apiExit)}`);
+  if (!apiExit || apiExit.code !== 0)
+    fail(`the API did not exit 0 on SIGTERM: ${JSON.stringify(apiExit)}`);
 
   // Report.
   durations.sort((a, b) => a - b);
-  const pct = (p) => durations[Math.min(durations.length - 1, Math.floor((p / 100) * durations.length))]?.toFixed(1);
+  const pct = (p) =>
+    durations[Math.min(durations.length - 1, Math.floor((p / 100) * durations.length))]?.toFixed(1);
   const mb = (kb) => `${(kb / 1024).toFixed(0)} MiB`;
   const lines = [
     '',
@@ -362,13 +439,16 @@ async function cleanup() {
   for (const p of processes) if (p.alive) p.child.kill('SIGKILL');
   await Promise.all(processes.map((p) => p.exited));
   if (KEEP) {
-    log(`kept: MariaDB ${names.source}, PostgreSQL schemas ${names.store} and ${names.target(0)}…, queue ${names.queue}`);
+    log(
+      `kept: MariaDB ${names.source}, PostgreSQL schemas ${names.store} and ${names.target(0)}…, queue ${names.queue}`,
+    );
     return;
   }
   try {
     if (pgc) {
       await pgc.query(`DROP SCHEMA IF EXISTS "${names.store}" CASCADE`);
-      for (let i = 0; i < JOBS; i++) await pgc.query(`DROP SCHEMA IF EXISTS "${names.target(i)}" CASCADE`);
+      for (let i = 0; i < JOBS; i++)
+        await pgc.query(`DROP SCHEMA IF EXISTS "${names.target(i)}" CASCADE`);
       await pgc.end();
     }
     if (my) {
@@ -378,7 +458,13 @@ async function cleanup() {
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `bull:${names.queue}:*`, 'COUNT', 1000);
+      const [next, keys] = await redis.scan(
+        cursor,
+        'MATCH',
+        `bull:${names.queue}:*`,
+        'COUNT',
+        1000,
+      );
       cursor = next;
       if (keys.length > 0) await redis.del(...keys);
     } while (cursor !== '0');

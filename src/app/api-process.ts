@@ -31,7 +31,13 @@ export interface ApiProcess {
  */
 export async function startApiProcess(
   config: Config,
-  options: { worker?: boolean; concurrency?: number; server?: ServerOptions; services?: Services; logger?: Logger } = {},
+  options: {
+    worker?: boolean;
+    concurrency?: number;
+    server?: ServerOptions;
+    services?: Services;
+    logger?: Logger;
+  } = {},
 ): Promise<ApiProcess> {
   const services = options.services ?? (await createServices(config));
   const log = options.logger;
@@ -57,17 +63,29 @@ export async function startApiProcess(
       },
     });
     stopHeartbeat = startHeartbeat(services.store, worker);
-    await recoverJobs(services.store, services.queue, { takeOver: services.queue.kind === 'in-process', workerId: worker.id });
+    await recoverJobs(services.store, services.queue, {
+      takeOver: services.queue.kind === 'in-process',
+      workerId: worker.id,
+    });
     worker.start();
   }
-  const rateLimitRedis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false }) : null;
+  const rateLimitRedis = config.redisUrl
+    ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false })
+    : null;
   rateLimitRedis?.on('error', () => {});
-  const notifier = new WebhookNotifier(services.store, { onError: (message, fields) => log?.warn(fields ?? {}, message), guard: services.guard });
+  const notifier = new WebhookNotifier(services.store, {
+    onError: (message, fields) => log?.warn(fields ?? {}, message),
+    guard: services.guard,
+  });
   const unsubscribe = services.events.subscribe('*', notifier.onJobEvent);
   notifier.start();
   const app = await buildServer(services, {
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
-    rateLimit: { max: config.rateLimitPerMinute, windowMs: 60_000, ...(rateLimitRedis ? { redis: rateLimitRedis } : {}) },
+    rateLimit: {
+      max: config.rateLimitPerMinute,
+      windowMs: 60_000,
+      ...(rateLimitRedis ? { redis: rateLimitRedis } : {}),
+    },
     ...(metrics ? { metrics } : {}),
     ...(log ? { loggerInstance: log } : {}),
     ...options.server,

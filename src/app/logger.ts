@@ -10,16 +10,28 @@ import type { MetadataStore } from '../store/store.js';
  * places are redacted besides (Authorization headers, anything named password or api_key).
  */
 export function createLogger(config: Config, name: string): Logger {
-  return pino({
-    name,
-    level: config.logLevel,
-    base: { pid: process.pid },
-    redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.*.password', '*.api_key', 'headers.authorization'],
-      censor: '[redacted]',
+  return pino(
+    {
+      name,
+      level: config.logLevel,
+      base: { pid: process.pid },
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          '*.password',
+          '*.*.password',
+          '*.api_key',
+          'headers.authorization',
+        ],
+        censor: '[redacted]',
+      },
+      ...(process.stderr.isTTY
+        ? { transport: { target: 'pino-pretty', options: { colorize: true, destination: 2 } } }
+        : {}),
     },
-    ...(process.stderr.isTTY ? { transport: { target: 'pino-pretty', options: { colorize: true, destination: 2 } } } : {}),
-  }, process.stderr.isTTY ? undefined : destination(2));
+    process.stderr.isTTY ? undefined : destination(2),
+  );
 }
 
 /** Logs a worker's job events: state changes at info, retries and failures at warn/error. */
@@ -29,15 +41,51 @@ export function logJobEvent(log: Logger, jobId: string, event: JobEvent): void {
       log.info({ job_id: jobId, status: event.status }, `job ${event.status}`);
       break;
     case 'batch-finished':
-      if (event.status === 'retrying') log.warn({ job_id: jobId, batch_id: event.batchId, table: event.table, error: event.error }, 'batch will be retried');
-      else if (event.status === 'failed') log.warn({ job_id: jobId, batch_id: event.batchId, table: event.table, error: event.error, rows_failed: event.rowsFailed }, 'batch failed');
-      else log.debug({ job_id: jobId, batch_id: event.batchId, table: event.table, rows: event.rowsWritten, duration_ms: event.durationMs }, `batch ${event.status}`);
+      if (event.status === 'retrying')
+        log.warn(
+          { job_id: jobId, batch_id: event.batchId, table: event.table, error: event.error },
+          'batch will be retried',
+        );
+      else if (event.status === 'failed')
+        log.warn(
+          {
+            job_id: jobId,
+            batch_id: event.batchId,
+            table: event.table,
+            error: event.error,
+            rows_failed: event.rowsFailed,
+          },
+          'batch failed',
+        );
+      else
+        log.debug(
+          {
+            job_id: jobId,
+            batch_id: event.batchId,
+            table: event.table,
+            rows: event.rowsWritten,
+            duration_ms: event.durationMs,
+          },
+          `batch ${event.status}`,
+        );
       break;
     case 'log':
-      log[event.level === 'error' ? 'error' : event.level === 'warn' ? 'warn' : 'info']({ job_id: jobId }, event.message);
+      log[event.level === 'error' ? 'error' : event.level === 'warn' ? 'warn' : 'info'](
+        { job_id: jobId },
+        event.message,
+      );
       break;
     case 'table-validated':
-      log.info({ job_id: jobId, table: event.table, passed: event.passed, source_rows: event.sourceRows, target_rows: event.targetRows }, 'table validated');
+      log.info(
+        {
+          job_id: jobId,
+          table: event.table,
+          passed: event.passed,
+          source_rows: event.sourceRows,
+          target_rows: event.targetRows,
+        },
+        'table validated',
+      );
       break;
     default:
       log.debug({ job_id: jobId, event: event.type }, event.type);
@@ -48,7 +96,10 @@ export function logJobEvent(log: Logger, jobId: string, event: JobEvent): void {
  * Logs a worker's job events (logJobEvent) with the job's tenant on every line: the tenant is
  * looked up once per job, and lines keep their order while it is.
  */
-export function jobEventLogger(log: Logger, store: Pick<MetadataStore, 'getJob'>): (jobId: string, event: JobEvent) => void {
+export function jobEventLogger(
+  log: Logger,
+  store: Pick<MetadataStore, 'getJob'>,
+): (jobId: string, event: JobEvent) => void {
   const loggers = new Map<string, Promise<Logger>>();
   let previous: Promise<unknown> = Promise.resolve();
   return (jobId, event) => {

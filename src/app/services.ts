@@ -17,28 +17,44 @@ import { openStore } from '../store/open-store.js';
  * The composition root: from a Config to the Services every operation uses. The embedded default
  * is the SQLite store and the in-process queue; REDIS_URL (or CELERY_BROKER_URL) selects BullMQ.
  */
-export async function createServices(config: Config, overrides: { connectors?: Connectors; queue?: JobQueue } = {}): Promise<Services> {
+export async function createServices(
+  config: Config,
+  overrides: { connectors?: Connectors; queue?: JobQueue } = {},
+): Promise<Services> {
   const secret = resolveSecretKey(config);
   const store = await openStore(config);
   const queue =
     overrides.queue ??
     (config.redisUrl
-      ? new BullMqQueue({ redisUrl: config.redisUrl, name: config.queueName, lockMs: config.queueLockMs })
+      ? new BullMqQueue({
+          redisUrl: config.redisUrl,
+          name: config.queueName,
+          lockMs: config.queueLockMs,
+        })
       : new InProcessQueue());
   return {
     config,
     store,
     queue,
     keys: new KeyService(store),
-    tokens: new TokenService(config.jwtSecretKey ?? secret, config.tokenExpiryHours, !config.jwtSecretKey),
+    tokens: new TokenService(
+      config.jwtSecretKey ?? secret,
+      config.tokenExpiryHours,
+      !config.jwtSecretKey,
+    ),
     exports: new ExportLinks(secret),
     connectors: overrides.connectors ?? defaultConnectors,
     guard: createConnectionGuard({
       dataDirs: config.dataDirs,
       // Never a job's source or target, whatever FREIGHT_DATA_DIRS covers: the store and the key that opens it.
-      protectedPaths: [...(config.store.kind === 'sqlite' ? [config.store.path] : []), secretKeyFile(config.home)],
+      protectedPaths: [
+        ...(config.store.kind === 'sqlite' ? [config.store.path] : []),
+        secretKeyFile(config.home),
+      ],
       network: config.network,
     }),
-    events: config.redisUrl ? new RedisEventBus(config.redisUrl, config.queueName) : new InProcessEventBus(),
+    events: config.redisUrl
+      ? new RedisEventBus(config.redisUrl, config.queueName)
+      : new InProcessEventBus(),
   };
 }

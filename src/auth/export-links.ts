@@ -18,7 +18,10 @@ export interface ExportGrant {
 export class ExportLinks {
   private readonly key: Buffer;
 
-  constructor(secret: string, private readonly ttlSeconds = 3600) {
+  constructor(
+    secret: string,
+    private readonly ttlSeconds = 3600,
+  ) {
     this.key = Buffer.from(hkdfSync('sha256', secret, 'freight', 'export-links', 32));
   }
 
@@ -30,11 +33,14 @@ export class ExportLinks {
 
   verify(token: string): ExportGrant {
     const [body, mac] = token.split('.');
-    if (!body || !mac || mac.length !== 43) throw new FreightError('NOT_FOUND', 'this export link is not valid');
+    if (!body || !mac || mac.length !== 43)
+      throw new FreightError('NOT_FOUND', 'this export link is not valid');
     const expected = Buffer.from(this.mac(body));
-    if (!timingSafeEqual(expected, Buffer.from(mac))) throw new FreightError('NOT_FOUND', 'this export link is not valid');
+    if (!timingSafeEqual(expected, Buffer.from(mac)))
+      throw new FreightError('NOT_FOUND', 'this export link is not valid');
     const grant = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as ExportGrant;
-    if (grant.exp * 1000 < Date.now()) throw new FreightError('NOT_FOUND', 'this export link has expired; ask for a new one');
+    if (grant.exp * 1000 < Date.now())
+      throw new FreightError('NOT_FOUND', 'this export link has expired; ask for a new one');
     return grant;
   }
 

@@ -11,19 +11,33 @@ export class KeyService {
 
   async createTenant(id: string, name?: string): Promise<Tenant> {
     if (!TENANT_ID.test(id)) {
-      throw new FreightError('VALIDATION_FAILED', 'tenant id must be 1–63 characters of a–z, 0–9, "-" or "_", starting with a letter or digit', {
-        details: { field: 'tenant_id' },
-      });
+      throw new FreightError(
+        'VALIDATION_FAILED',
+        'tenant id must be 1–63 characters of a–z, 0–9, "-" or "_", starting with a letter or digit',
+        {
+          details: { field: 'tenant_id' },
+        },
+      );
     }
     return this.store.createTenant({ id, name: name ?? id });
   }
 
   /** Creates a key; the plain key is in the result and nowhere else, ever. */
-  async createKey(options: { tenantId: string; role: Role; name?: string; createdBy?: string | null; expiresAt?: string | null; key?: string }): Promise<{ key: string; apiKey: ApiKey }> {
+  async createKey(options: {
+    tenantId: string;
+    role: Role;
+    name?: string;
+    createdBy?: string | null;
+    expiresAt?: string | null;
+    key?: string;
+  }): Promise<{ key: string; apiKey: ApiKey }> {
     const tenant = await this.store.getTenant(options.tenantId);
     if (!tenant) throw new FreightError('NOT_FOUND', `tenant ${options.tenantId} not found`);
-    const generated = options.key ? { ...splitApiKey(options.key), key: options.key } : generateApiKey();
-    const secretHash = 'secretHash' in generated ? generated.secretHash : hashSecret(generated.secret);
+    const generated = options.key
+      ? { ...splitApiKey(options.key), key: options.key }
+      : generateApiKey();
+    const secretHash =
+      'secretHash' in generated ? generated.secretHash : hashSecret(generated.secret);
     const apiKey = await this.store.insertApiKey({
       id: generated.id,
       tenantId: options.tenantId,
@@ -70,8 +84,14 @@ export class KeyService {
    */
   async bootstrap(presetKey?: string): Promise<{ key: string; generated: boolean } | null> {
     if ((await this.store.countApiKeys()) > 0) return null;
-    if (!(await this.store.getTenant('platform'))) await this.store.createTenant({ id: 'platform', name: 'Platform administration' });
-    const { key } = await this.createKey({ tenantId: 'platform', role: 'admin', name: 'bootstrap admin key', ...(presetKey ? { key: presetKey } : {}) });
+    if (!(await this.store.getTenant('platform')))
+      await this.store.createTenant({ id: 'platform', name: 'Platform administration' });
+    const { key } = await this.createKey({
+      tenantId: 'platform',
+      role: 'admin',
+      name: 'bootstrap admin key',
+      ...(presetKey ? { key: presetKey } : {}),
+    });
     return { key, generated: !presetKey };
   }
 }

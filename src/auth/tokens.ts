@@ -27,10 +27,14 @@ export class TokenService {
     private readonly expiryHours: number,
     derive: boolean,
   ) {
-    this.key = derive ? new Uint8Array(hkdfSync('sha256', secret, 'freight', 'jwt-signing', 32)) : new TextEncoder().encode(secret);
+    this.key = derive
+      ? new Uint8Array(hkdfSync('sha256', secret, 'freight', 'jwt-signing', 32))
+      : new TextEncoder().encode(secret);
   }
 
-  async issue(claims: Omit<TokenClaims, 'expiresAt'>): Promise<{ token: string; expiresAt: string }> {
+  async issue(
+    claims: Omit<TokenClaims, 'expiresAt'>,
+  ): Promise<{ token: string; expiresAt: string }> {
     const exp = Math.floor(Date.now() / 1000 + this.expiryHours * 3600);
     const token = await new SignJWT({ tenant: claims.tenantId, role: claims.role })
       .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
@@ -45,15 +49,30 @@ export class TokenService {
 
   async verify(token: string): Promise<TokenClaims> {
     try {
-      const { payload } = await jwtVerify(token, this.key, { algorithms: [ALGORITHM], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp', 'sub'] });
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: [ALGORITHM],
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        requiredClaims: ['exp', 'sub'],
+      });
       const role = payload.role;
-      if (typeof payload.sub !== 'string' || typeof payload.tenant !== 'string' || (role !== 'viewer' && role !== 'engineer' && role !== 'admin')) {
+      if (
+        typeof payload.sub !== 'string' ||
+        typeof payload.tenant !== 'string' ||
+        (role !== 'viewer' && role !== 'engineer' && role !== 'admin')
+      ) {
         throw new FreightError('UNAUTHENTICATED', 'the token is missing claims');
       }
-      return { keyId: payload.sub, tenantId: payload.tenant, role, expiresAt: new Date((payload.exp ?? 0) * 1000).toISOString() };
+      return {
+        keyId: payload.sub,
+        tenantId: payload.tenant,
+        role,
+        expiresAt: new Date((payload.exp ?? 0) * 1000).toISOString(),
+      };
     } catch (error) {
       if (error instanceof FreightError) throw error;
-      const reason = error instanceof joseErrors.JWTExpired ? 'the token has expired' : 'the token is not valid';
+      const reason =
+        error instanceof joseErrors.JWTExpired ? 'the token has expired' : 'the token is not valid';
       throw new FreightError('UNAUTHENTICATED', reason);
     }
   }

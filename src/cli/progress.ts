@@ -44,32 +44,50 @@ export class ProgressBar {
         this.status = event.status;
         break;
       case 'table-prepared':
-        this.tables.set(event.table, { estimated: event.estimatedRows, planned: 0, plannedDone: false, written: 0, failed: 0 });
-        this.line(`table ${event.table} → ${event.target}${event.created ? ' (created)' : ' (existing)'}`);
+        this.tables.set(event.table, {
+          estimated: event.estimatedRows,
+          planned: 0,
+          plannedDone: false,
+          written: 0,
+          failed: 0,
+        });
+        this.line(
+          `table ${event.table} → ${event.target}${event.created ? ' (created)' : ' (existing)'}`,
+        );
         break;
       case 'table-planned': {
         const t = this.table(event.table);
         t.planned = event.plannedRows;
         t.plannedDone = event.done;
-        if (event.done) this.line(`planned ${event.table}: ${formatInt(event.plannedRows)} rows in ${formatInt(event.batches)} batches`);
+        if (event.done)
+          this.line(
+            `planned ${event.table}: ${formatInt(event.plannedRows)} rows in ${formatInt(event.batches)} batches`,
+          );
         break;
       }
       case 'batch-finished': {
         const t = this.table(event.table);
         if (event.status === 'retrying') {
           this.retries++;
-          this.line(`batch ${event.batchId} of ${event.table} will be retried: ${event.error ?? ''}`);
+          this.line(
+            `batch ${event.batchId} of ${event.table} will be retried: ${event.error ?? ''}`,
+          );
         }
         t.written += event.rowsWritten;
         t.failed += event.rowsFailed;
-        if (event.status === 'failed' && event.error) this.line(`batch ${event.batchId} of ${event.table} failed: ${event.error}`);
+        if (event.status === 'failed' && event.error)
+          this.line(`batch ${event.batchId} of ${event.table} failed: ${event.error}`);
         break;
       }
       case 'table-finalized':
-        this.line(`indexes and constraints of ${event.table} built${event.failed ? ` (${event.failed} failed)` : ''}`);
+        this.line(
+          `indexes and constraints of ${event.table} built${event.failed ? ` (${event.failed} failed)` : ''}`,
+        );
         break;
       case 'table-validated':
-        this.line(`validated ${event.table}: source ${formatInt(event.sourceRows)}, target ${formatInt(event.targetRows)} rows ${event.passed ? '✓' : '✗'}`);
+        this.line(
+          `validated ${event.table}: source ${formatInt(event.sourceRows)}, target ${formatInt(event.targetRows)} rows ${event.passed ? '✓' : '✗'}`,
+        );
         break;
       case 'log':
         this.line(`${event.level}: ${event.message}`);

@@ -39,7 +39,12 @@ export interface MigrationSummary {
 
 export function buildSummary(
   job: { id: string; sourceDescription: string; targetDescription: string },
-  outcome: { status: JobStatus; error: JobError | null; tables: readonly TableOutcome[]; durationMs: number },
+  outcome: {
+    status: JobStatus;
+    error: JobError | null;
+    tables: readonly TableOutcome[];
+    durationMs: number;
+  },
 ): MigrationSummary {
   const tables = outcome.tables.map((t) => ({
     name: t.name,
@@ -74,14 +79,24 @@ export function buildSummary(
       rows_failed: sum((t) => t.rows_failed),
       batches: sum((t) => t.batches),
       batches_failed: sum((t) => t.batches_failed),
-      rows_per_second: outcome.durationMs > 0 ? Math.round((written * 1000) / outcome.durationMs) : 0,
+      rows_per_second:
+        outcome.durationMs > 0 ? Math.round((written * 1000) / outcome.durationMs) : 0,
     },
   };
 }
 
 /** pgloader-style table: one line per table, totals, then validation, notes and errors. */
 export function renderSummary(s: MigrationSummary): string {
-  const headers = ['table name', 'read', 'written', 'failed', 'batches', 'duration', 'rows/s', 'check'];
+  const headers = [
+    'table name',
+    'read',
+    'written',
+    'failed',
+    'batches',
+    'duration',
+    'rows/s',
+    'check',
+  ];
   const rows = s.tables.map((t) => [
     t.name,
     formatInt(t.rows_read),
@@ -90,7 +105,13 @@ export function renderSummary(s: MigrationSummary): string {
     t.batches_failed > 0 ? `${formatInt(t.batches)} (${t.batches_failed} ✗)` : formatInt(t.batches),
     formatDuration(t.duration_ms),
     formatInt(t.rows_per_second),
-    t.validation === 'passed' ? '✓' : t.validation === 'failed' ? '✗' : t.validation === 'pending' ? '-' : t.validation,
+    t.validation === 'passed'
+      ? '✓'
+      : t.validation === 'failed'
+        ? '✗'
+        : t.validation === 'pending'
+          ? '-'
+          : t.validation,
   ]);
   const total = [
     'Total',
@@ -102,18 +123,28 @@ export function renderSummary(s: MigrationSummary): string {
     formatInt(s.totals.rows_per_second),
     '',
   ];
-  const widths = headers.map((h, i) => Math.max(h.length, ...[...rows, total].map((r) => [...r[i]!].length)));
-  const line = (cells: string[]) => cells.map((c, i) => pad(c, widths[i]!, i === 0 ? 'left' : 'right')).join('  ');
+  const widths = headers.map((h, i) =>
+    Math.max(h.length, ...[...rows, total].map((r) => [...r[i]!].length)),
+  );
+  const line = (cells: string[]) =>
+    cells.map((c, i) => pad(c, widths[i]!, i === 0 ? 'left' : 'right')).join('  ');
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   const out = [line(headers), rule, ...rows.map(line), rule, line(total), ''];
-  out.push(`job ${s.job_id}: ${s.status}${s.error ? ` — ${s.error.code}: ${s.error.message}` : ''}`);
+  out.push(
+    `job ${s.job_id}: ${s.status}${s.error ? ` — ${s.error.code}: ${s.error.message}` : ''}`,
+  );
   for (const t of s.tables) {
     if (t.source_rows !== null) {
-      out.push(`  ${t.name}: source ${formatInt(t.source_rows)} rows, target ${formatInt(t.target_rows ?? 0)} rows, ${formatInt(t.rows_failed)} failed records → ${t.validation}`);
+      out.push(
+        `  ${t.name}: source ${formatInt(t.source_rows)} rows, target ${formatInt(t.target_rows ?? 0)} rows, ${formatInt(t.rows_failed)} failed records → ${t.validation}`,
+      );
     }
     for (const n of t.notes) out.push(`  note ${t.name}: ${n}`);
     for (const e of t.errors) out.push(`  error ${t.name}: ${e}`);
-    if (t.rows_warned > 0) out.push(`  warning ${t.name}: ${formatInt(t.rows_warned)} record(s) had values changed by policy (see the record logs)`);
+    if (t.rows_warned > 0)
+      out.push(
+        `  warning ${t.name}: ${formatInt(t.rows_warned)} record(s) had values changed by policy (see the record logs)`,
+      );
   }
   return out.join('\n');
 }

@@ -21,7 +21,11 @@ const EnvSchema = z.object({
   CELERY_BROKER_URL: url.optional(),
   CELERY_RESULT_BACKEND: url.optional(),
   JWT_SECRET_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
-  TOKEN_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 365).default(24),
+  TOKEN_EXPIRY_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(24),
   ENABLE_METRICS: bool.default(false),
   METRICS_PORT: int(1, 65535).default(9090),
   PORT: int(0, 65535).default(8000),
@@ -49,10 +53,15 @@ const EnvSchema = z.object({
     .default('freight'),
   /** Default number of batches one process runs at once. */
   FREIGHT_CONCURRENCY: int(1, 256).optional(),
-  FREIGHT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  FREIGHT_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .optional(),
   FREIGHT_BOOTSTRAP_ADMIN_KEY: z.string().min(20).optional(),
   /** BullMQ queue name (and Redis key prefix). */
-  FREIGHT_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 letters, digits, "_", "." or "-"').default('freight'),
+  FREIGHT_QUEUE_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 letters, digits, "_", "." or "-"')
+    .default('freight'),
   /** How long a worker holds a batch (or a delivered task) without renewing before others may take it. */
   FREIGHT_LEASE_MS: int(1000, 3_600_000).default(60_000),
   FREIGHT_QUEUE_LOCK_MS: int(1000, 3_600_000).default(30_000),
@@ -63,7 +72,10 @@ const EnvSchema = z.object({
   /** Failed authentications per client address per minute before it is refused (429). */
   FREIGHT_AUTH_FAILURE_LIMIT: int(1, 1_000_000).default(30),
   /** MCP: toolsets to offer (jobs,logs,ops,admin), read-only mode, output schemas on/off. */
-  FREIGHT_MCP_TOOLSETS: z.string().regex(/^[a-z, ]+$/, 'must be a comma-separated list of toolsets').optional(),
+  FREIGHT_MCP_TOOLSETS: z
+    .string()
+    .regex(/^[a-z, ]+$/, 'must be a comma-separated list of toolsets')
+    .optional(),
   FREIGHT_MCP_READ_ONLY: bool.default(false),
   FREIGHT_MCP_OUTPUT_SCHEMAS: bool.default(true),
   /** MCP over HTTP: host names and browser origins allowed (comma-separated; default localhost). */
@@ -75,13 +87,18 @@ const EnvSchema = z.object({
    */
   FREIGHT_TRUST_PROXY: z
     .string()
-    .regex(/^(\d{1,2}|[0-9a-fA-F:.,/ ]+)$/, 'must be a hop count or comma-separated proxy addresses/CIDRs')
+    .regex(
+      /^(\d{1,2}|[0-9a-fA-F:.,/ ]+)$/,
+      'must be a hop count or comma-separated proxy addresses/CIDRs',
+    )
     .optional(),
   /** Base URL clients reach this server at, when behind a proxy (export links). */
   FREIGHT_PUBLIC_URL: url.optional(),
 });
 
-const KNOWN_FREIGHT_VARS = new Set(Object.keys(EnvSchema.shape).filter((k) => k.startsWith('FREIGHT_')));
+const KNOWN_FREIGHT_VARS = new Set(
+  Object.keys(EnvSchema.shape).filter((k) => k.startsWith('FREIGHT_')),
+);
 
 export interface Config {
   /** Metadata store: `sqlite` file (embedded default) or `postgresql` URL. */
@@ -126,7 +143,9 @@ export interface Config {
 
 /** Reads and validates the environment. Throws CONFIG_INVALID naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const unknown = Object.keys(env).filter((k) => k.startsWith('FREIGHT_') && !KNOWN_FREIGHT_VARS.has(k));
+  const unknown = Object.keys(env).filter(
+    (k) => k.startsWith('FREIGHT_') && !KNOWN_FREIGHT_VARS.has(k),
+  );
   if (unknown.length > 0) {
     throw new FreightError(
       'CONFIG_INVALID',
@@ -141,7 +160,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = EnvSchema.safeParse(relevant);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new FreightError('CONFIG_INVALID', `environment variable ${issue.path.join('.')}: ${issue.message}`);
+    throw new FreightError(
+      'CONFIG_INVALID',
+      `environment variable ${issue.path.join('.')}: ${issue.message}`,
+    );
   }
   const e = parsed.data;
   const home = path.resolve(e.FREIGHT_HOME);
@@ -152,10 +174,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretKey: e.FREIGHT_SECRET_KEY,
     previousSecretKeys: list(e.FREIGHT_SECRET_KEY_PREVIOUS) ?? [],
     // Server mode confines sqlite:/csv: paths to these; by default one directory per tenant under FREIGHT_HOME.
-    dataDirs: (list(e.FREIGHT_DATA_DIRS) ?? [path.join(home, 'data', '{tenant}')]).map((d) => path.resolve(d)),
+    dataDirs: (list(e.FREIGHT_DATA_DIRS) ?? [path.join(home, 'data', '{tenant}')]).map((d) =>
+      path.resolve(d),
+    ),
     // Cloud metadata and link-local addresses are never a tenant's database; `none` lifts the default.
     network: Object.freeze({
-      deny: e.FREIGHT_DENY_NETWORKS === undefined ? ['link-local', 'metadata'] : (list(e.FREIGHT_DENY_NETWORKS) ?? []).filter((r) => r !== 'none'),
+      deny:
+        e.FREIGHT_DENY_NETWORKS === undefined
+          ? ['link-local', 'metadata']
+          : (list(e.FREIGHT_DENY_NETWORKS) ?? []).filter((r) => r !== 'none'),
       allow: list(e.FREIGHT_ALLOW_NETWORKS) ?? [],
     }),
     jwtSecretKey: e.JWT_SECRET_KEY,
@@ -178,7 +205,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       allowedOrigins: list(e.FREIGHT_MCP_ALLOWED_ORIGINS),
     }),
     publicUrl: e.FREIGHT_PUBLIC_URL,
-    trustProxy: e.FREIGHT_TRUST_PROXY === undefined ? false : /^\d+$/.test(e.FREIGHT_TRUST_PROXY) ? Number(e.FREIGHT_TRUST_PROXY) : e.FREIGHT_TRUST_PROXY.replaceAll(' ', ''),
+    trustProxy:
+      e.FREIGHT_TRUST_PROXY === undefined
+        ? false
+        : /^\d+$/.test(e.FREIGHT_TRUST_PROXY)
+          ? Number(e.FREIGHT_TRUST_PROXY)
+          : e.FREIGHT_TRUST_PROXY.replaceAll(' ', ''),
     queueName: e.FREIGHT_QUEUE_NAME,
     leaseMs: e.FREIGHT_LEASE_MS,
     queueLockMs: e.FREIGHT_QUEUE_LOCK_MS,
@@ -189,7 +221,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 function list(value: string | undefined): string[] | undefined {
-  return value ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  return value
+    ? value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
 }
 
 function storeFromUrl(value: string | undefined, home: string, schema: string): Config['store'] {
@@ -206,7 +243,10 @@ function storeFromUrl(value: string | undefined, home: string, schema: string): 
 function checkRedisUrl(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (!/^rediss?:\/\//i.test(value)) {
-    throw new FreightError('CONFIG_INVALID', 'environment variable REDIS_URL: expected redis://… or rediss://…');
+    throw new FreightError(
+      'CONFIG_INVALID',
+      'environment variable REDIS_URL: expected redis://… or rediss://…',
+    );
   }
   return value;
 }

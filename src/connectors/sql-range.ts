@@ -14,7 +14,11 @@ export interface RangeSql {
   readonly style: 'row' | 'expanded';
 }
 
-export function keyRangePredicate(keyColumns: readonly string[], range: KeyRange, sql: RangeSql): string {
+export function keyRangePredicate(
+  keyColumns: readonly string[],
+  range: KeyRange,
+  sql: RangeSql,
+): string {
   const parts: string[] = [];
   if (range.lo !== null) parts.push(bound(keyColumns, range.lo, '>', true, sql));
   if (range.hi !== null) parts.push(bound(keyColumns, range.hi, '<', false, sql));
@@ -22,12 +26,23 @@ export function keyRangePredicate(keyColumns: readonly string[], range: KeyRange
 }
 
 /** `key > after` (planning resumes strictly after a key). */
-export function keyAfterPredicate(keyColumns: readonly string[], after: KeyTuple, sql: RangeSql): string {
+export function keyAfterPredicate(
+  keyColumns: readonly string[],
+  after: KeyTuple,
+  sql: RangeSql,
+): string {
   return bound(keyColumns, after, '>', false, sql);
 }
 
-function bound(cols: readonly string[], tuple: KeyTuple, op: '>' | '<', inclusive: boolean, sql: RangeSql): string {
-  if (tuple.length !== cols.length) throw new Error(`key has ${tuple.length} values for ${cols.length} columns`);
+function bound(
+  cols: readonly string[],
+  tuple: KeyTuple,
+  op: '>' | '<',
+  inclusive: boolean,
+  sql: RangeSql,
+): string {
+  if (tuple.length !== cols.length)
+    throw new Error(`key has ${tuple.length} values for ${cols.length} columns`);
   const q = cols.map((c) => sql.quote(c));
   const last = inclusive ? `${op}=` : op;
   if (cols.length === 1) return `${q[0]} ${last} ${sql.value(cols[0]!, tuple[0])}`;

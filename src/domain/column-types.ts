@@ -68,7 +68,9 @@ export function describeSourceType(type: SourceType): string {
     case 'integer':
       return `integer(${type.bytes})${type.unsigned ? ' unsigned' : ''}`;
     case 'decimal':
-      return type.precision === undefined ? 'decimal' : `decimal(${type.precision},${type.scale ?? 0})`;
+      return type.precision === undefined
+        ? 'decimal'
+        : `decimal(${type.precision},${type.scale ?? 0})`;
     case 'float':
       return type.bytes === 4 ? 'float' : 'double';
     case 'native':
@@ -77,7 +79,9 @@ export function describeSourceType(type: SourceType): string {
     case 'set':
       return `${type.kind}(${type.values.length} values)`;
     default:
-      return 'length' in type && type.length !== undefined ? `${type.kind}(${type.length})` : type.kind;
+      return 'length' in type && type.length !== undefined
+        ? `${type.kind}(${type.length})`
+        : type.kind;
   }
 }
 

@@ -134,7 +134,11 @@ function decodeUrlPart(text: string, part: string): string {
   try {
     return decodeURIComponent(text);
   } catch {
-    throw new FreightError('CONNECTION_CONFIG_INVALID', `invalid connection config: ${part}: malformed percent-encoding in the URL`, { details: { field: part } });
+    throw new FreightError(
+      'CONNECTION_CONFIG_INVALID',
+      `invalid connection config: ${part}: malformed percent-encoding in the URL`,
+      { details: { field: part } },
+    );
   }
 }
 
@@ -151,9 +155,13 @@ export function parseConnectionConfig(input: unknown): ConnectionConfig {
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = issue.path.join('.') || 'type';
-  throw new FreightError('CONNECTION_CONFIG_INVALID', `invalid connection config: ${field}: ${issue.message}`, {
-    details: { field },
-  });
+  throw new FreightError(
+    'CONNECTION_CONFIG_INVALID',
+    `invalid connection config: ${field}: ${issue.message}`,
+    {
+      details: { field },
+    },
+  );
 }
 
 /** A URL-like description without the password, for logs, summaries and API responses. */
@@ -166,7 +174,8 @@ export function describeConnection(config: ConnectionConfig): string {
       return `memory:${config.name}`;
     default: {
       const hostPart = config.host.includes(':') ? `[${config.host}]` : config.host;
-      const schema = config.type === 'postgresql' && config.schema ? `?schema=${config.schema}` : '';
+      const schema =
+        config.type === 'postgresql' && config.schema ? `?schema=${config.schema}` : '';
       return `${config.type}://${encodeURIComponent(config.user)}@${hostPart}:${config.port}/${config.database}${schema}`;
     }
   }

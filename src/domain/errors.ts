@@ -26,7 +26,11 @@ export const ERRORS = {
   FORBIDDEN: { status: 403, kind: 'fatal', message: 'This credential may not do that.' },
   NOT_FOUND: { status: 404, kind: 'fatal', message: 'Not found.' },
   JOB_NOT_FOUND: { status: 404, kind: 'fatal', message: 'Job not found.' },
-  CONFLICT: { status: 409, kind: 'fatal', message: 'The request conflicts with the current state.' },
+  CONFLICT: {
+    status: 409,
+    kind: 'fatal',
+    message: 'The request conflicts with the current state.',
+  },
   PAYLOAD_TOO_LARGE: { status: 413, kind: 'fatal', message: 'The request body is too large.' },
   RATE_LIMITED: { status: 429, kind: 'fatal', message: 'Too many requests.' },
   INTERNAL: { status: 500, kind: 'fatal', message: 'Internal error.' },
@@ -34,23 +38,39 @@ export const ERRORS = {
 
   // Configuration
   CONFIG_INVALID: { status: 500, kind: 'fatal', message: 'The configuration is invalid.' },
-  CONNECTION_CONFIG_INVALID: { status: 400, kind: 'fatal', message: 'The connection configuration is invalid.' },
+  CONNECTION_CONFIG_INVALID: {
+    status: 400,
+    kind: 'fatal',
+    message: 'The connection configuration is invalid.',
+  },
 
   // Databases (whole-job failures)
   CONNECTION_FAILED: { status: 400, kind: 'fatal', message: 'Cannot connect to the database.' },
   AUTH_FAILED: { status: 400, kind: 'fatal', message: 'The database rejected the credentials.' },
   DATABASE_NOT_FOUND: { status: 400, kind: 'fatal', message: 'The database does not exist.' },
   TABLE_NOT_FOUND: { status: 400, kind: 'fatal', message: 'The table does not exist.' },
-  PERMISSION_DENIED: { status: 400, kind: 'fatal', message: 'The database user lacks a privilege.' },
+  PERMISSION_DENIED: {
+    status: 400,
+    kind: 'fatal',
+    message: 'The database user lacks a privilege.',
+  },
   SCHEMA_CONFLICT: { status: 400, kind: 'fatal', message: 'The schemas cannot be reconciled.' },
   UNSUPPORTED: { status: 400, kind: 'fatal', message: 'This is not supported.' },
-  POLICY_VIOLATION: { status: 400, kind: 'fatal', message: 'The server\'s security policy does not allow this.' },
+  POLICY_VIOLATION: {
+    status: 400,
+    kind: 'fatal',
+    message: "The server's security policy does not allow this.",
+  },
   DATABASE_ERROR: { status: 500, kind: 'fatal', message: 'The database reported an error.' },
 
   // Engine, per batch / record
   TRANSIENT: { status: 503, kind: 'transient', message: 'A transient database error occurred.' },
   DATA_ERROR: { status: 422, kind: 'data', message: 'A record could not be written.' },
-  VALUE_POLICY: { status: 422, kind: 'data', message: 'A value was changed by an explicit policy.' },
+  VALUE_POLICY: {
+    status: 422,
+    kind: 'data',
+    message: 'A value was changed by an explicit policy.',
+  },
   CANCELLED: { status: 409, kind: 'fatal', message: 'The operation was cancelled.' },
   VALIDATION_MISMATCH: { status: 500, kind: 'fatal', message: 'Source and target do not match.' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -69,7 +89,10 @@ export class FreightError extends Error {
     message?: string,
     options: { details?: Record<string, unknown>; dbCode?: string; cause?: unknown } = {},
   ) {
-    super(message ?? ERRORS[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      message ?? ERRORS[code].message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'FreightError';
     this.code = code;
     this.details = options.details;

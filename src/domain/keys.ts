@@ -8,11 +8,13 @@ type Json = null | boolean | number | string | { $bytes: string } | { $number: s
 
 function toJson(value: unknown): Json {
   if (value === null || value === undefined) return null;
-  if (Buffer.isBuffer(value) || value instanceof Uint8Array) return { $bytes: Buffer.from(value).toString('base64') };
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array)
+    return { $bytes: Buffer.from(value).toString('base64') };
   if (typeof value === 'bigint') return value.toString();
   // NaN and ±Infinity have no JSON form: tagged, so a float key bound survives the round trip.
   if (typeof value === 'number' && !Number.isFinite(value)) return { $number: String(value) };
-  if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean')
+    return value;
   if (Array.isArray(value)) return value.map(toJson);
   return String(value);
 }
@@ -46,7 +48,10 @@ export function recordIdOf(tuple: readonly unknown[]): string {
 }
 
 /** `[lo, hi)` in words, for per-batch log lines. */
-export function describeRange(lo: readonly unknown[] | null, hi: readonly unknown[] | null): string {
+export function describeRange(
+  lo: readonly unknown[] | null,
+  hi: readonly unknown[] | null,
+): string {
   const side = (k: readonly unknown[] | null, open: string) => (k === null ? open : recordIdOf(k));
   return `[${side(lo, '-∞')}, ${side(hi, '+∞')})`;
 }

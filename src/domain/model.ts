@@ -56,7 +56,14 @@ export interface JobWithSecrets extends Job {
   readonly target: ConnectionConfig;
 }
 
-export const JOB_TABLE_STATUSES = ['pending', 'prepared', 'planning', 'planned', 'finalized', 'failed'] as const;
+export const JOB_TABLE_STATUSES = [
+  'pending',
+  'prepared',
+  'planning',
+  'planned',
+  'finalized',
+  'failed',
+] as const;
 /**
  *     pending ──► prepared (target table ready) ──► planning ──► planned (every batch exists)
  *        │             │                              │              └──► finalized (indexes, identity)

@@ -1,5 +1,10 @@
 /** Job outcomes a webhook can be told about. */
-export const WEBHOOK_EVENTS = ['completed', 'completed_with_errors', 'failed', 'cancelled'] as const;
+export const WEBHOOK_EVENTS = [
+  'completed',
+  'completed_with_errors',
+  'failed',
+  'cancelled',
+] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** `slack`: a Slack-compatible incoming-webhook payload; `generic`: JSON signed with HMAC-SHA256. */

@@ -34,7 +34,12 @@ export async function* planBatches(
   let seq = options.nextSeq;
   let plannedRows = options.plannedRows;
   if (keyColumns.length === 0) {
-    yield { batches: [{ seq, range: { lo: null, hi: null } }], cursor: null, plannedRows: table.estimatedRows, done: true };
+    yield {
+      batches: [{ seq, range: { lo: null, hi: null } }],
+      cursor: null,
+      plannedRows: table.estimatedRows,
+      done: true,
+    };
     return;
   }
   const groupSize = options.groupSize ?? 16;

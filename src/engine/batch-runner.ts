@@ -3,7 +3,14 @@ import type { AuditLevel } from '../domain/job.js';
 import { describeRange, recordIdOf } from '../domain/keys.js';
 import type { Batch, NewRecordLog } from '../domain/model.js';
 import type { TablePlan } from './plan.js';
-import type { BatchWriter, KeyRange, Row, SourceConnector, SourceTable, TargetConnector } from './ports.js';
+import type {
+  BatchWriter,
+  KeyRange,
+  Row,
+  SourceConnector,
+  SourceTable,
+  TargetConnector,
+} from './ports.js';
 import type { RowConversion, ValueIssue } from './value-codec.js';
 
 /**
@@ -77,7 +84,8 @@ async function attempt(
   const writer = await target.openBatch(plan, signal);
   try {
     if (work.mode === 'replace-range' && range) await writer.deleteRange(range);
-    if (work.mode === 'replace-all' || (work.mode === 'replace-range' && !range)) await writer.deleteAll();
+    if (work.mode === 'replace-all' || (work.mode === 'replace-range' && !range))
+      await writer.deleteAll();
     if (how === 'stream') {
       await writer.writeStream(convertChunks(rows, work, recorder, null));
       recorder.wroteAll();
@@ -133,7 +141,12 @@ async function* convertChunks(
 }
 
 /** Writes rows under a savepoint; a rejected chunk is halved until each bad record stands alone. */
-async function writeIsolating(writer: BatchWriter, atomic: boolean, rows: Row[], recorder: Recorder): Promise<void> {
+async function writeIsolating(
+  writer: BatchWriter,
+  atomic: boolean,
+  rows: Row[],
+  recorder: Recorder,
+): Promise<void> {
   if (rows.length === 0) return;
   if (!atomic) {
     const failures = await writer.writeChunk(rows);
@@ -211,7 +224,12 @@ class Recorder {
 
   warned(row: Row, issues: ValueIssue[]): void {
     this.warnedCount++;
-    this.log(this.recordId(row), 'warning', 'VALUE_POLICY', issues.map((i) => i.message).join('; '));
+    this.log(
+      this.recordId(row),
+      'warning',
+      'VALUE_POLICY',
+      issues.map((i) => i.message).join('; '),
+    );
   }
 
   writeFailed(row: Row, error: FreightError): void {
@@ -254,7 +272,20 @@ class Recorder {
     };
   }
 
-  private log(recordId: string, status: NewRecordLog['status'], code: string | null, message: string | null): void {
-    this.logs.push({ ...this.base(), scope: 'record', recordId, status, errorCode: code, errorMessage: message, rows: 1 });
+  private log(
+    recordId: string,
+    status: NewRecordLog['status'],
+    code: string | null,
+    message: string | null,
+  ): void {
+    this.logs.push({
+      ...this.base(),
+      scope: 'record',
+      recordId,
+      status,
+      errorCode: code,
+      errorMessage: message,
+      rows: 1,
+    });
   }
 }

@@ -68,7 +68,10 @@ export function hash64(text: string): [number, number] {
 }
 
 /** Skips rows whose record id is in `failed` (records that were never written). */
-export function skipFailed(plan: TablePlan, failed: ReadonlySet<string>): ((row: Row) => boolean) | undefined {
+export function skipFailed(
+  plan: TablePlan,
+  failed: ReadonlySet<string>,
+): ((row: Row) => boolean) | undefined {
   if (failed.size === 0 || plan.keyPositions.length === 0) return undefined;
   return (row) => failed.has(recordIdOf(plan.keyPositions.map((p) => row[p])));
 }
@@ -102,7 +105,8 @@ export function canonicalizer(type: TargetType): (v: unknown) => string {
     case 'text-array':
       return (v) => JSON.stringify(v);
     default:
-      return (v) => (typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+      return (v) =>
+        typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
   }
 }
 

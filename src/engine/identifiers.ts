@@ -6,7 +6,11 @@ import type { TargetCaps } from './ports.js';
  * the target's byte limit on a character boundary; a collision after either fails the plan with a
  * message naming both originals. Quoting (reserved words included) is each target's job.
  */
-export function planIdentifiers(names: readonly string[], caps: TargetCaps, what: string): Map<string, string> {
+export function planIdentifiers(
+  names: readonly string[],
+  caps: TargetCaps,
+  what: string,
+): Map<string, string> {
   const folded = caps.foldIdentifiers ? names.map((n) => n.toLowerCase()) : [...names];
   const foldable = new Set(folded).size === names.length;
   const out = new Map<string, string>();

@@ -12,7 +12,10 @@ export async function requestCancel(ledger: JobLedger, jobId: string): Promise<J
   const status = await ledger.getJobStatus(jobId);
   if (status === null) throw new FreightError('JOB_NOT_FOUND', `job ${jobId} not found`);
   if (isTerminalJobStatus(status)) {
-    throw new FreightError('CONFLICT', `job ${jobId} is already ${status}; only a job that has not finished can be cancelled`);
+    throw new FreightError(
+      'CONFLICT',
+      `job ${jobId} is already ${status}; only a job that has not finished can be cancelled`,
+    );
   }
   if (status !== 'cancelling') {
     await ledger.transitionJob(jobId, ['pending', 'planning', 'running'], 'cancelling');
@@ -25,7 +28,9 @@ export async function settleCancel(ledger: JobLedger, jobId: string): Promise<Jo
   const counts = await ledger.batchCounts(jobId);
   const running = counts.reduce((n, c) => n + c.running, 0);
   if (running === 0) {
-    await ledger.transitionJob(jobId, ['cancelling'], 'cancelled', { finishedAt: new Date().toISOString() });
+    await ledger.transitionJob(jobId, ['cancelling'], 'cancelled', {
+      finishedAt: new Date().toISOString(),
+    });
   }
   return (await ledger.getJobStatus(jobId)) ?? 'cancelled';
 }

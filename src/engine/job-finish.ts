@@ -30,7 +30,10 @@ export async function finishTables(
     if (row.status !== 'finalized') {
       const report = await target.finalizeTable(t.plan, signal);
       errors = report.failed.map((f) => `${f.what}: ${f.error}`);
-      await ledger.updateJobTable(job.id, t.name, { status: 'finalized', error: errors.join('; ') || null });
+      await ledger.updateJobTable(job.id, t.name, {
+        status: 'finalized',
+        error: errors.join('; ') || null,
+      });
       emit({ type: 'table-finalized', table: t.name, failed: report.failed.length });
     }
     problems.push(...errors.map((e) => `${t.name}: ${e}`));
@@ -57,7 +60,10 @@ async function validateTable(
   signal?: AbortSignal,
 ): Promise<string | null> {
   const failedIds = await ledger.failedRecordIds(job.id, t.name);
-  const [sourceRows, targetRows] = await Promise.all([source.countRows(t.sourceTable, signal), target.countRows(t.plan.target, signal)]);
+  const [sourceRows, targetRows] = await Promise.all([
+    source.countRows(t.sourceTable, signal),
+    target.countRows(t.plan.target, signal),
+  ]);
   let passed = targetRows === sourceRows - failedIds.length;
   let sourceChecksum: string | null = null;
   let targetChecksum: string | null = null;
@@ -69,10 +75,17 @@ async function validateTable(
     passed &&= sourceChecksum === targetChecksum;
   }
   const validation = passed ? 'passed' : 'failed';
-  await ledger.updateJobTable(job.id, t.name, { sourceRows, targetRows, sourceChecksum, targetChecksum, validation });
+  await ledger.updateJobTable(job.id, t.name, {
+    sourceRows,
+    targetRows,
+    sourceChecksum,
+    targetChecksum,
+    validation,
+  });
   emit({ type: 'table-validated', table: t.name, passed, sourceRows, targetRows });
   if (passed) return null;
-  const checksum = sourceChecksum !== targetChecksum ? `; checksum ${sourceChecksum} ≠ ${targetChecksum}` : '';
+  const checksum =
+    sourceChecksum !== targetChecksum ? `; checksum ${sourceChecksum} ≠ ${targetChecksum}` : '';
   return `validation failed for ${qualifiedName(t.plan.target)}: source ${sourceRows} rows (${failedIds.length} failed records), target ${targetRows} rows${checksum}`;
 }
 
@@ -83,17 +96,30 @@ async function sourceSideChecksum(
 ): Promise<string> {
   const sum = new TableChecksum(t.plan.columns.map((c) => c.type));
   const skip = skipFailed(t.plan, failed);
-  for await (const rows of source.readRows(t.sourceTable, t.plan.columns.map((c) => c.source), t.plan.keySourceColumns, null, signal)) {
+  for await (const rows of source.readRows(
+    t.sourceTable,
+    t.plan.columns.map((c) => c.source),
+    t.plan.keySourceColumns,
+    null,
+    signal,
+  )) {
     const issues = t.conversion.convert(rows);
     const failedHere = issues
-      ? new Set([...issues.byRow].filter(([, list]) => list.some((i) => i.kind === 'fail')).map(([i]) => i))
+      ? new Set(
+          [...issues.byRow]
+            .filter(([, list]) => list.some((i) => i.kind === 'fail'))
+            .map(([i]) => i),
+        )
       : null;
     sum.add(failedHere ? rows.filter((_, i) => !failedHere.has(i)) : rows, skip);
   }
   return sum.value();
 }
 
-async function targetSideChecksum({ target, t }: Pick<JobRuntime, 'target'> & { t: TableRuntime }, signal?: AbortSignal): Promise<string> {
+async function targetSideChecksum(
+  { target, t }: Pick<JobRuntime, 'target'> & { t: TableRuntime },
+  signal?: AbortSignal,
+): Promise<string> {
   const sum = new TableChecksum(t.plan.columns.map((c) => c.type));
   for await (const rows of target.readRows(t.plan, signal)) sum.add(rows);
   return sum.value();

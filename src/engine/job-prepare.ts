@@ -51,19 +51,32 @@ export async function prepareTables(
       targetChecksum: null,
       validation: 'pending',
       error: null,
-      notes: created ? plan.notes : [...plan.notes, `loading into the existing table ${qualifiedName(plan.target)}`],
+      notes: created
+        ? plan.notes
+        : [...plan.notes, `loading into the existing table ${qualifiedName(plan.target)}`],
     };
     await ledger.saveJobTable(row);
     rows.push(row);
-    emit({ type: 'table-prepared', table: row.name, target: row.targetName, created, estimatedRows: plan.estimatedRows });
+    emit({
+      type: 'table-prepared',
+      table: row.name,
+      target: row.targetName,
+      created,
+      estimatedRows: plan.estimatedRows,
+    });
   }
   return rows;
 }
 
-async function resolveTables(job: JobWithSecrets, source: SourceConnector, signal?: AbortSignal): Promise<TableRef[]> {
+async function resolveTables(
+  job: JobWithSecrets,
+  source: SourceConnector,
+  signal?: AbortSignal,
+): Promise<TableRef[]> {
   const all = await source.listTables(signal);
   if (!job.options.tables || job.options.tables.length === 0) {
-    if (all.length === 0) throw new FreightError('TABLE_NOT_FOUND', `the source ${source.description} has no tables`);
+    if (all.length === 0)
+      throw new FreightError('TABLE_NOT_FOUND', `the source ${source.description} has no tables`);
     return all;
   }
   return job.options.tables.map((wanted) => {
@@ -71,9 +84,13 @@ async function resolveTables(job: JobWithSecrets, source: SourceConnector, signa
       all.find((t) => qualifiedName(t) === wanted || t.name === wanted) ??
       all.find((t) => t.name.toLowerCase() === wanted.toLowerCase());
     if (!found) {
-      throw new FreightError('TABLE_NOT_FOUND', `table ${wanted} does not exist in the source ${source.description}`, {
-        details: { table: wanted },
-      });
+      throw new FreightError(
+        'TABLE_NOT_FOUND',
+        `table ${wanted} does not exist in the source ${source.description}`,
+        {
+          details: { table: wanted },
+        },
+      );
     }
     return found;
   });

@@ -29,7 +29,11 @@ export interface TableOutcome {
 }
 
 export async function summarizeTables(ledger: JobLedger, jobId: string): Promise<TableOutcome[]> {
-  const [rows, counts, activity] = await Promise.all([ledger.listJobTables(jobId), ledger.batchCounts(jobId), ledger.tableActivity(jobId)]);
+  const [rows, counts, activity] = await Promise.all([
+    ledger.listJobTables(jobId),
+    ledger.batchCounts(jobId),
+    ledger.tableActivity(jobId),
+  ]);
   const byCounts = new Map(counts.map((c) => [c.tableName, c]));
   const byActivity = new Map(activity.map((a) => [a.tableName, a]));
   return rows.map((row) => {
@@ -37,7 +41,8 @@ export async function summarizeTables(ledger: JobLedger, jobId: string): Promise
     const a = byActivity.get(row.name);
     const startedAt = a?.firstStartedAt ?? null;
     const finishedAt = a?.lastFinishedAt ?? null;
-    const durationMs = startedAt && finishedAt ? Math.max(0, Date.parse(finishedAt) - Date.parse(startedAt)) : 0;
+    const durationMs =
+      startedAt && finishedAt ? Math.max(0, Date.parse(finishedAt) - Date.parse(startedAt)) : 0;
     const written = c?.rowsWritten ?? 0;
     return {
       name: row.name,

@@ -45,7 +45,12 @@ export interface JobLedger {
    * running with a lease and counts the attempt. Null when nothing is runnable now, or when the
    * job (`maxRunning`) or its tenant (`maxRunningForTenant`) already has that many batches running.
    */
-  claimBatch(jobId: string, workerId: string, leaseMs: number, limits?: ClaimLimits): Promise<Batch | null>;
+  claimBatch(
+    jobId: string,
+    workerId: string,
+    leaseMs: number,
+    limits?: ClaimLimits,
+  ): Promise<Batch | null>;
   /** Claims one given batch if it is runnable (queue deliveries). */
   claimBatchById(batchId: number, workerId: string, leaseMs: number): Promise<Batch | null>;
   renewLease(batchId: number, workerId: string, leaseMs: number): Promise<boolean>;
@@ -53,13 +58,25 @@ export interface JobLedger {
    * Records the outcome of a batch this worker holds, with its record log lines, in one
    * transaction. False (and nothing written) if the lease was lost meanwhile.
    */
-  finishBatch(batchId: number, workerId: string, outcome: BatchOutcome, logs?: readonly NewRecordLog[]): Promise<boolean>;
+  finishBatch(
+    batchId: number,
+    workerId: string,
+    outcome: BatchOutcome,
+    logs?: readonly NewRecordLog[],
+  ): Promise<boolean>;
   /** Gives a running batch back (hard cancel, shutdown): it becomes pending again. */
   releaseBatch(batchId: number, workerId: string): Promise<void>;
   /** Running batches whose lease expired (or, with `force`, any not held by `exceptWorker`) → pending. */
-  requeueStaleBatches(jobId: string, options?: { force?: boolean; exceptWorker?: string }): Promise<number>;
+  requeueStaleBatches(
+    jobId: string,
+    options?: { force?: boolean; exceptWorker?: string },
+  ): Promise<number>;
   /** Failed batches → pending with a fresh retry budget; all of them, or the given ids. */
-  resetFailedBatches(jobId: string, batchIds: readonly number[] | null, maxRetries: number): Promise<number>;
+  resetFailedBatches(
+    jobId: string,
+    batchIds: readonly number[] | null,
+    maxRetries: number,
+  ): Promise<number>;
   /** Earliest `next_attempt_at` of the job's retrying batches (to sleep until), or null. */
   nextRetryAt(jobId: string): Promise<string | null>;
 
@@ -67,7 +84,12 @@ export interface JobLedger {
    * Takes the job's lease for `kind` (planning, finalizing) when nobody holds it or it expired;
    * true when `owner` holds it now. Renewed by calling again.
    */
-  acquireJobLock(jobId: string, owner: string, kind: 'plan' | 'finalize', leaseMs: number): Promise<boolean>;
+  acquireJobLock(
+    jobId: string,
+    owner: string,
+    kind: 'plan' | 'finalize',
+    leaseMs: number,
+  ): Promise<boolean>;
   /** Releases the lock held by `owner`, or whoever holds it when `owner` is null (a takeover). */
   releaseJobLock(jobId: string, owner: string | null): Promise<void>;
 

@@ -13,8 +13,7 @@ export interface TableRef {
 }
 
 export type TargetDefault =
-  | { readonly kind: 'literal'; readonly value: string }
-  | { readonly kind: 'now' };
+  { readonly kind: 'literal'; readonly value: string } | { readonly kind: 'now' };
 
 export type ColumnCheck =
   | { readonly kind: 'in'; readonly values: readonly string[] }

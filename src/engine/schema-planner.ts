@@ -2,9 +2,23 @@ import type { TargetType } from '../domain/column-types.js';
 import { isOrderSafe } from '../domain/column-types.js';
 import { FreightError } from '../domain/errors.js';
 import { planIdentifiers, uniqueName } from './identifiers.js';
-import type { ColumnPlan, GeneratedColumnPlan, IndexPlan, TablePlan, TableRef, TargetDefault } from './plan.js';
+import type {
+  ColumnPlan,
+  GeneratedColumnPlan,
+  IndexPlan,
+  TablePlan,
+  TableRef,
+  TargetDefault,
+} from './plan.js';
 import { qualifiedName } from './plan.js';
-import type { Probe, ProbeResult, SourceColumn, SourceConnector, SourceTable, TargetCaps } from './ports.js';
+import type {
+  Probe,
+  ProbeResult,
+  SourceColumn,
+  SourceConnector,
+  SourceTable,
+  TargetCaps,
+} from './ports.js';
 import { mapColumn, probesFor, type MappedColumn } from './type-mapping.js';
 import { compileConverter, ValueIssue } from './value-codec.js';
 
@@ -34,7 +48,16 @@ export async function planTables(
   const takenIndexNames = new Set<string>();
   const sameDialect = source.caps.dialect === caps.dialect;
   return tables.map((table) =>
-    buildPlan(table, mapped.get(table)!, tableNames, tables, caps, targetSchema, takenIndexNames, sameDialect),
+    buildPlan(
+      table,
+      mapped.get(table)!,
+      tableNames,
+      tables,
+      caps,
+      targetSchema,
+      takenIndexNames,
+      sameDialect,
+    ),
   );
 }
 
@@ -61,17 +84,31 @@ async function mapTableColumns(
   });
   const out = new Map<string, MappedColumn>();
   for (const column of table.columns) {
-    out.set(column.name, mapColumn(column, answers.get(column.name) ?? new Map(), caps, source.caps.dialect, table.autoIncrementNext));
+    out.set(
+      column.name,
+      mapColumn(
+        column,
+        answers.get(column.name) ?? new Map(),
+        caps,
+        source.caps.dialect,
+        table.autoIncrementNext,
+      ),
+    );
   }
   return out;
 }
 
 /** "Both ends of a foreign key map alike": a referencing column takes the referenced column's type. */
-function alignForeignKeys(tables: readonly SourceTable[], mapped: Map<SourceTable, Map<string, MappedColumn>>): void {
+function alignForeignKeys(
+  tables: readonly SourceTable[],
+  mapped: Map<SourceTable, Map<string, MappedColumn>>,
+): void {
   const byName = new Map(tables.map((t) => [qualifiedName(t.ref), t]));
   for (const table of tables) {
     for (const fk of table.foreignKeys) {
-      const parent = byName.get(qualifiedName(fk.refTable)) ?? tables.find((t) => t.ref.name === fk.refTable.name);
+      const parent =
+        byName.get(qualifiedName(fk.refTable)) ??
+        tables.find((t) => t.ref.name === fk.refTable.name);
       if (!parent) continue;
       fk.columns.forEach((col, i) => {
         const parentColumn = mapped.get(parent)!.get(fk.refColumns[i]!);
@@ -81,7 +118,10 @@ function alignForeignKeys(tables: readonly SourceTable[], mapped: Map<SourceTabl
         childColumns.set(col, {
           ...child,
           type: parentColumn.type,
-          notes: [...child.notes, `${col}: typed ${describe(parentColumn.type)} like ${parent.ref.name}.${fk.refColumns[i]} (foreign key ${fk.name})`],
+          notes: [
+            ...child.notes,
+            `${col}: typed ${describe(parentColumn.type)} like ${parent.ref.name}.${fk.refColumns[i]} (foreign key ${fk.name})`,
+          ],
         });
       });
     }
@@ -93,7 +133,9 @@ function sameType(a: TargetType, b: TargetType): boolean {
 }
 
 function describe(t: TargetType): string {
-  return t.kind === 'decimal' && t.precision !== undefined ? `decimal(${t.precision},${t.scale ?? 0})` : t.kind;
+  return t.kind === 'decimal' && t.precision !== undefined
+    ? `decimal(${t.precision},${t.scale ?? 0})`
+    : t.kind;
 }
 
 function buildPlan(
@@ -126,12 +168,22 @@ function buildPlan(
   const onTarget = new Set(copied.map((c) => c.name));
   for (const c of table.columns.filter((col) => col.generated)) {
     // The same database on both sides: its own expression, as it is (column names are kept then, too).
-    const expression = sameDialect && [...columnNames].every(([a, b]) => a === b) ? c.generated!.expression : translateGeneratedExpression(c.generated!.expression, columnNames);
+    const expression =
+      sameDialect && [...columnNames].every(([a, b]) => a === b)
+        ? c.generated!.expression
+        : translateGeneratedExpression(c.generated!.expression, columnNames);
     if (expression === null) {
-      notes.push(`${c.name}: generated column not recreated (expression ${c.generated!.expression} does not translate)`);
+      notes.push(
+        `${c.name}: generated column not recreated (expression ${c.generated!.expression} does not translate)`,
+      );
       continue;
     }
-    generated.push({ name: columnNames.get(c.name)!, type: mapped.get(c.name)!.type, expression, stored: true });
+    generated.push({
+      name: columnNames.get(c.name)!,
+      type: mapped.get(c.name)!.type,
+      expression,
+      stored: true,
+    });
     onTarget.add(c.name);
     if (!c.generated!.stored) notes.push(`${c.name}: virtual generated column recreated as STORED`);
   }
@@ -143,7 +195,11 @@ function buildPlan(
       (i) =>
         i.unique &&
         !i.unsupported &&
-        i.columns.every((ic) => ic.prefixLength === undefined && table.columns.find((c) => c.name === ic.name && !c.nullable && !c.generated)),
+        i.columns.every(
+          (ic) =>
+            ic.prefixLength === undefined &&
+            table.columns.find((c) => c.name === ic.name && !c.nullable && !c.generated),
+        ),
     );
     if (candidate) {
       keySource = candidate.columns.map((c) => c.name);
@@ -154,7 +210,11 @@ function buildPlan(
   }
   const keyPositions = keySource.map((name) => {
     const at = columns.findIndex((c) => c.source === name);
-    if (at < 0) throw new FreightError('SCHEMA_CONFLICT', `key column ${name} of ${table.ref.name} is not copied`);
+    if (at < 0)
+      throw new FreightError(
+        'SCHEMA_CONFLICT',
+        `key column ${name} of ${table.ref.name} is not copied`,
+      );
     return at;
   });
 
@@ -165,11 +225,15 @@ function buildPlan(
       continue;
     }
     if (index.kind === 'fulltext') {
-      notes.push(`index ${index.name}: FULLTEXT indexes are not carried (use a tsvector index on the target)`);
+      notes.push(
+        `index ${index.name}: FULLTEXT indexes are not carried (use a tsvector index on the target)`,
+      );
       continue;
     }
     if (index.kind === 'spatial' && !caps.types.has('geometry')) {
-      notes.push(`index ${index.name}: SPATIAL index not carried (the target has no geometry type)`);
+      notes.push(
+        `index ${index.name}: SPATIAL index not carried (the target has no geometry type)`,
+      );
       continue;
     }
     const absent = index.columns.find((ic) => !onTarget.has(ic.name));
@@ -178,7 +242,11 @@ function buildPlan(
       continue;
     }
     indexes.push({
-      name: uniqueName(`${targetName}_${index.name.toLowerCase()}`, takenIndexNames, caps.maxIdentifierBytes),
+      name: uniqueName(
+        `${targetName}_${index.name.toLowerCase()}`,
+        takenIndexNames,
+        caps.maxIdentifierBytes,
+      ),
       unique: index.unique,
       method: index.kind === 'spatial' ? 'spatial' : 'btree',
       columns: index.columns.map((ic) => ({
@@ -203,7 +271,11 @@ function buildPlan(
     );
     return [
       {
-        name: uniqueName(`${targetName}_${fk.name.toLowerCase()}`, takenIndexNames, caps.maxIdentifierBytes),
+        name: uniqueName(
+          `${targetName}_${fk.name.toLowerCase()}`,
+          takenIndexNames,
+          caps.maxIdentifierBytes,
+        ),
         columns: fk.columns.map((c) => columnNames.get(c)!),
         refTable: targetRef(tableNames.get(parent.ref.name)!, targetSchema),
         refColumns: fk.refColumns.map((c) => parentNames.get(c)!),
@@ -224,7 +296,9 @@ function buildPlan(
     indexes,
     foreignKeys,
     generated,
-    ...(table.autoIncrementNext !== undefined ? { autoIncrementNext: table.autoIncrementNext } : {}),
+    ...(table.autoIncrementNext !== undefined
+      ? { autoIncrementNext: table.autoIncrementNext }
+      : {}),
     estimatedRows: table.estimatedRows,
     notes,
   };
@@ -234,18 +308,31 @@ function targetRef(name: string, schema: string | undefined): TableRef {
   return schema ? { schema, name } : { name };
 }
 
-function columnPlan(c: SourceColumn, m: MappedColumn, name: string, caps: TargetCaps, notes: string[]): ColumnPlan {
+function columnPlan(
+  c: SourceColumn,
+  m: MappedColumn,
+  name: string,
+  caps: TargetCaps,
+  notes: string[],
+): ColumnPlan {
   let nullable = c.nullable;
   let def: TargetDefault | undefined;
-  const temporal = m.type.kind === 'date' || m.type.kind === 'timestamp' || m.type.kind === 'timestamptz';
+  const temporal =
+    m.type.kind === 'date' || m.type.kind === 'timestamp' || m.type.kind === 'timestamptz';
   if (c.default?.kind === 'literal') {
-    const convert = compileConverter(c.type, m.type, { column: c.name, textAllowsNul: caps.textAllowsNul, nullable: false });
+    const convert = compileConverter(c.type, m.type, {
+      column: c.name,
+      textAllowsNul: caps.textAllowsNul,
+      nullable: false,
+    });
     const value = convert ? convert(c.default.value) : c.default.value;
     if (value instanceof ValueIssue) {
       if (temporal && /^0000-00-00/.test(c.default.value)) {
         if (!nullable) {
           nullable = true;
-          notes.push(`${c.name}: zero-date default dropped and NOT NULL relaxed (zero dates become NULL)`);
+          notes.push(
+            `${c.name}: zero-date default dropped and NOT NULL relaxed (zero dates become NULL)`,
+          );
         } else {
           notes.push(`${c.name}: zero-date default dropped`);
         }
@@ -278,7 +365,8 @@ function columnPlan(c: SourceColumn, m: MappedColumn, name: string, caps: Target
 /** A canonical value as default literal text: booleans true/false, arrays {a,b}, bytes hex. */
 function defaultText(value: unknown): string {
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (Array.isArray(value)) return `{${value.map((v) => `"${String(v).replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+  if (Array.isArray(value))
+    return `{${value.map((v) => `"${String(v).replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
   if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
   return String(value);
 }
@@ -288,9 +376,20 @@ function defaultText(value: unknown): string {
  * same way: column references, numeric literals, `+ - *`, parentheses and a few functions.
  * Anything else returns null (the column is reported, not guessed).
  */
-export function translateGeneratedExpression(expression: string, columns: Map<string, string>): string | null {
-  const functions: Record<string, string> = { abs: 'abs', coalesce: 'coalesce', ifnull: 'coalesce', lower: 'lower', upper: 'upper' };
-  const tokens = expression.match(/`(?:[^`]|``)+`|"(?:[^"]|"")+"|\d+(?:\.\d+)?|[A-Za-z_][A-Za-z0-9_$]*|\S/g) ?? [];
+export function translateGeneratedExpression(
+  expression: string,
+  columns: Map<string, string>,
+): string | null {
+  const functions: Record<string, string> = {
+    abs: 'abs',
+    coalesce: 'coalesce',
+    ifnull: 'coalesce',
+    lower: 'lower',
+    upper: 'upper',
+  };
+  const tokens =
+    expression.match(/`(?:[^`]|``)+`|"(?:[^"]|"")+"|\d+(?:\.\d+)?|[A-Za-z_][A-Za-z0-9_$]*|\S/g) ??
+    [];
   const out: string[] = [];
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;

@@ -6,7 +6,12 @@ import { compileConverter, compileRowConversion, type RowConversion } from './va
 export function sourceTableOf(plan: TablePlan): SourceTable {
   return {
     ref: plan.source,
-    columns: plan.columns.map((c) => ({ name: c.source, nativeType: c.nativeType, type: c.sourceType, nullable: c.nullable })),
+    columns: plan.columns.map((c) => ({
+      name: c.source,
+      nativeType: c.nativeType,
+      type: c.sourceType,
+      nullable: c.nullable,
+    })),
     primaryKey: plan.keySourceColumns,
     indexes: [],
     foreignKeys: [],
@@ -16,6 +21,12 @@ export function sourceTableOf(plan: TablePlan): SourceTable {
 
 export function conversionOf(plan: TablePlan, textAllowsNul: boolean): RowConversion {
   return compileRowConversion(
-    plan.columns.map((c) => compileConverter(c.sourceType, c.type, { column: c.name, textAllowsNul, nullable: c.nullable })),
+    plan.columns.map((c) =>
+      compileConverter(c.sourceType, c.type, {
+        column: c.name,
+        textAllowsNul,
+        nullable: c.nullable,
+      }),
+    ),
   );
 }

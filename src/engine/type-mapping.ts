@@ -15,7 +15,8 @@ export function probesFor(column: SourceColumn): Probe[] {
   if (column.generated) return [];
   if (t.kind === 'integer' && t.boolCandidate) return [{ kind: 'only-01', column: column.name }];
   if (t.kind === 'time') return [{ kind: 'outside-day', column: column.name }];
-  if (t.kind === 'enum' && !t.values.includes('')) return [{ kind: 'has-empty', column: column.name }];
+  if (t.kind === 'enum' && !t.values.includes(''))
+    return [{ kind: 'has-empty', column: column.name }];
   if (t.kind === 'integer' && t.bytes === 8 && t.unsigned && column.autoIncrement) {
     return [{ kind: 'max', column: column.name }];
   }
@@ -49,7 +50,10 @@ export function mapColumn(
     if (t.bytes === 8 && t.unsigned) {
       const max = answers.get('max');
       const valuesFit = max === null || max === undefined || BigInt(String(max)) <= INT64_MAX;
-      const counterFits = autoIncrementNext === undefined || !/^\d+$/.test(autoIncrementNext) || BigInt(autoIncrementNext) - 1n <= INT64_MAX;
+      const counterFits =
+        autoIncrementNext === undefined ||
+        !/^\d+$/.test(autoIncrementNext) ||
+        BigInt(autoIncrementNext) - 1n <= INT64_MAX;
       if (valuesFit && counterFits) {
         type = { kind: 'int64' };
         notes.push(
@@ -99,7 +103,10 @@ function baseType(
       if (t.bytes === 4) return t.unsigned ? { kind: 'int64' } : { kind: 'int32' };
       return t.unsigned ? { kind: 'decimal', precision: 20, scale: 0 } : { kind: 'int64' };
     case 'decimal':
-      return { kind: 'decimal', ...(t.precision !== undefined ? { precision: t.precision, scale: t.scale ?? 0 } : {}) };
+      return {
+        kind: 'decimal',
+        ...(t.precision !== undefined ? { precision: t.precision, scale: t.scale ?? 0 } : {}),
+      };
     case 'float':
       return t.bytes === 4 ? { kind: 'float32' } : { kind: 'float64' };
     case 'bit':
@@ -118,9 +125,15 @@ function baseType(
     case 'date':
       return { kind: 'date' };
     case 'datetime':
-      return { kind: 'timestamp', ...(t.precision !== undefined ? { precision: t.precision } : {}) };
+      return {
+        kind: 'timestamp',
+        ...(t.precision !== undefined ? { precision: t.precision } : {}),
+      };
     case 'timestamp':
-      return { kind: 'timestamptz', ...(t.precision !== undefined ? { precision: t.precision } : {}) };
+      return {
+        kind: 'timestamptz',
+        ...(t.precision !== undefined ? { precision: t.precision } : {}),
+      };
     case 'time':
       if (answers.get('outside-day') === true) {
         notes.push(`${name}: TIME values leave 00:00–24:00, so the column becomes an interval`);
@@ -133,13 +146,17 @@ function baseType(
       return { kind: 'int16' };
     case 'json':
       // PostgreSQL json keeps its text exactly (duplicate keys, spacing); jsonb would normalize it.
-      return sourceDialect === 'postgresql' && !t.binary ? { kind: 'native', dialect: 'postgresql', type: 'json' } : { kind: 'json' };
+      return sourceDialect === 'postgresql' && !t.binary
+        ? { kind: 'native', dialect: 'postgresql', type: 'json' }
+        : { kind: 'json' };
     case 'uuid':
       return { kind: 'uuid' };
     case 'geometry':
       return { kind: 'geometry' };
     case 'array':
-      return sourceDialect === 'postgresql' ? { kind: 'native', dialect: 'postgresql', type: `${t.element}[]` } : { kind: 'text' };
+      return sourceDialect === 'postgresql'
+        ? { kind: 'native', dialect: 'postgresql', type: `${t.element}[]` }
+        : { kind: 'text' };
     case 'native':
       return { kind: 'native', dialect: t.dialect, type: t.type };
   }
@@ -164,6 +181,8 @@ function fallback(type: TargetType, caps: TargetCaps, notes: string[], name: str
     char: { kind: 'text' },
   };
   const alt = alternatives[type.kind] ?? { kind: 'text' };
-  notes.push(`${name}: the target has no ${type.kind} type, so the column is ${alt.kind}${type.kind === 'geometry' ? ' (WKB)' : ''}`);
+  notes.push(
+    `${name}: the target has no ${type.kind} type, so the column is ${alt.kind}${type.kind === 'geometry' ? ' (WKB)' : ''}`,
+  );
   return fallback(alt, caps, notes, name);
 }

@@ -46,7 +46,11 @@ const ZERO_OR_PARTIAL_DATE = /^(\d{4})-(\d{2})-(\d{2})/;
 const JSON_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
 
 /** A converter from `source` to `target` values, or null when values pass through unchanged. */
-export function compileConverter(source: SourceType, target: TargetType, ctx: ConverterContext): Converter | null {
+export function compileConverter(
+  source: SourceType,
+  target: TargetType,
+  ctx: ConverterContext,
+): Converter | null {
   const fail = (message: string) => new ValueIssue('fail', `column ${ctx.column}: ${message}`);
   const nulled = (message: string) =>
     ctx.nullable
@@ -54,9 +58,14 @@ export function compileConverter(source: SourceType, target: TargetType, ctx: Co
       : fail(`${message} and the column is NOT NULL`);
   const noNul = (v: unknown): unknown => {
     const s = typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
-    return s.includes('\0') ? fail('text contains a NUL byte (U+0000), which the target cannot store') : s;
+    return s.includes('\0')
+      ? fail('text contains a NUL byte (U+0000), which the target cannot store')
+      : s;
   };
-  const textual = ctx.textAllowsNul ? (v: unknown) => (typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)) : noNul;
+  const textual = ctx.textAllowsNul
+    ? (v: unknown) =>
+        typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)
+    : noNul;
 
   switch (target.kind) {
     case 'boolean':
@@ -86,7 +95,9 @@ export function compileConverter(source: SourceType, target: TargetType, ctx: Co
       if (source.kind === 'float') return null;
       return (v) => {
         const n = typeof v === 'number' ? v : Number(v);
-        return Number.isNaN(n) && String(v) !== 'NaN' ? fail(`value ${preview(v)} is not a number`) : n;
+        return Number.isNaN(n) && String(v) !== 'NaN'
+          ? fail(`value ${preview(v)} is not a number`)
+          : n;
       };
     case 'bits':
       return (v) => toBits(v, target.length, fail);
@@ -98,7 +109,11 @@ export function compileConverter(source: SourceType, target: TargetType, ctx: Co
     case 'char':
     case 'text':
     case 'uuid':
-      if (ctx.textAllowsNul && (source.kind === 'varchar' || source.kind === 'char' || source.kind === 'text')) return null;
+      if (
+        ctx.textAllowsNul &&
+        (source.kind === 'varchar' || source.kind === 'char' || source.kind === 'text')
+      )
+        return null;
       if (source.kind === 'enum') return null;
       return textual;
     case 'json':
@@ -111,7 +126,12 @@ export function compileConverter(source: SourceType, target: TargetType, ctx: Co
       };
     case 'bytes':
     case 'geometry':
-      return (v) => (Buffer.isBuffer(v) ? v : v instanceof Uint8Array ? Buffer.from(v) : Buffer.from(String(v), 'utf8'));
+      return (v) =>
+        Buffer.isBuffer(v)
+          ? v
+          : v instanceof Uint8Array
+            ? Buffer.from(v)
+            : Buffer.from(String(v), 'utf8');
     case 'text-array':
       return (v) => {
         if (Array.isArray(v)) return v.map(String);
@@ -131,7 +151,9 @@ export function compileConverter(source: SourceType, target: TargetType, ctx: Co
     case 'time':
       return (v) => {
         const s = String(v);
-        return /^(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?$/.test(s) ? s : fail(`time ${s} is outside 00:00:00–23:59:59`);
+        return /^(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?$/.test(s)
+          ? s
+          : fail(`time ${s} is outside 00:00:00–23:59:59`);
       };
     case 'interval':
       return null;
@@ -161,7 +183,12 @@ function numberToDecimal(n: number, fail: (m: string) => ValueIssue): unknown {
 function bitBoolean(v: unknown, fail: (m: string) => ValueIssue): unknown {
   if (Buffer.isBuffer(v)) {
     const x = v.reduce((acc, b) => acc | b, 0);
-    if (v.length > 0 && v.subarray(0, -1).every((b) => b === 0) && (v.at(-1) === 0 || v.at(-1) === 1)) return x === 1;
+    if (
+      v.length > 0 &&
+      v.subarray(0, -1).every((b) => b === 0) &&
+      (v.at(-1) === 0 || v.at(-1) === 1)
+    )
+      return x === 1;
     return fail(`bit value 0x${v.toString('hex')} is not 0 or 1`);
   }
   if (v === '0' || v === 0 || v === false) return false;
@@ -216,7 +243,8 @@ function checkDate(
   if (year === 0 && month === 0 && day === 0) return nulled(`zero ${what} '${s}'`);
   if (year === 0 || month === 0 || day === 0) return nulled(`partial ${what} '${s}'`);
   if (month > 12 || day > daysInMonth(year, month)) return nulled(`invalid ${what} '${s}'`);
-  if (what !== 'date' && s.length > 10 && !timeOk(s)) return fail(`${what} ${preview(s)} has an invalid time`);
+  if (what !== 'date' && s.length > 10 && !timeOk(s))
+    return fail(`${what} ${preview(s)} has an invalid time`);
   if (what === 'date' && s.length > 10) return fail(`date ${preview(s)} has extra characters`);
   return s;
 }
@@ -243,7 +271,20 @@ function timeOk(s: string): boolean {
 }
 
 function daysInMonth(year: number, month: number): number {
-  return [31, year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+  return [
+    31,
+    year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28,
+    31,
+    30,
+    31,
+    30,
+    31,
+    31,
+    30,
+    31,
+    30,
+    31,
+  ][month - 1]!;
 }
 
 /** A row converter for a whole table: only the columns whose converter is not the identity run. */

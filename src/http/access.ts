@@ -19,7 +19,8 @@ export async function authorize(
   try {
     return await authorizeUnthrottled(services, op, request);
   } catch (error) {
-    if (error instanceof FreightError && error.code === 'UNAUTHENTICATED') throttleFor(services).record(request.ip);
+    if (error instanceof FreightError && error.code === 'UNAUTHENTICATED')
+      throttleFor(services).record(request.ip);
     throw error;
   }
 }
@@ -28,12 +29,17 @@ export async function authorize(
  * `authenticate`, throttled like `authorize` (for routes that authenticate on their own: /mcp):
  * refused while the address is blocked, and a failure counts against it.
  */
-export async function authenticateThrottled(services: Services, authorization: string | undefined, address: string): Promise<Caller> {
+export async function authenticateThrottled(
+  services: Services,
+  authorization: string | undefined,
+  address: string,
+): Promise<Caller> {
   refuseIfThrottled(services, address);
   try {
     return await authenticate(services, authorization);
   } catch (error) {
-    if (error instanceof FreightError && error.code === 'UNAUTHENTICATED') throttleFor(services).record(address);
+    if (error instanceof FreightError && error.code === 'UNAUTHENTICATED')
+      throttleFor(services).record(address);
     throw error;
   }
 }
@@ -46,9 +52,13 @@ export function recordAuthFailure(services: Services, address: string): void {
 function refuseIfThrottled(services: Services, address: string): void {
   const retryAfter = throttleFor(services).blockedFor(address);
   if (retryAfter > 0) {
-    throw new FreightError('RATE_LIMITED', `too many failed authentication attempts from this address; retry after ${retryAfter} s`, {
-      details: { retry_after_seconds: retryAfter },
-    });
+    throw new FreightError(
+      'RATE_LIMITED',
+      `too many failed authentication attempts from this address; retry after ${retryAfter} s`,
+      {
+        details: { retry_after_seconds: retryAfter },
+      },
+    );
   }
 }
 
@@ -61,7 +71,9 @@ async function authorizeUnthrottled(
   if (op.role === null) {
     // Public operations need no credential; one that is sent and valid is still known (the token
     // exchange takes its key from the Bearer header when the body has none).
-    const caller = request.headers.authorization ? await authenticate(services, request.headers.authorization).catch(() => null) : null;
+    const caller = request.headers.authorization
+      ? await authenticate(services, request.headers.authorization).catch(() => null)
+      : null;
     request.caller = caller;
     return { caller, tenantId: null };
   }
@@ -71,32 +83,59 @@ async function authorizeUnthrottled(
   let tenantId: string | null = null;
   if (op.tenantScoped) {
     const named = tenantHeader(request.headers['x-tenant-id']);
-    if (!named) throw new FreightError('TENANT_REQUIRED', 'the X-Tenant-ID header is required on this route');
+    if (!named)
+      throw new FreightError('TENANT_REQUIRED', 'the X-Tenant-ID header is required on this route');
     if (named !== caller.tenantId) {
-      if (caller.role !== 'admin') throw new FreightError('FORBIDDEN', 'X-Tenant-ID does not match the tenant of your credential');
-      if (!(await services.store.getTenant(named))) throw new FreightError('NOT_FOUND', `tenant ${named} not found`);
+      if (caller.role !== 'admin')
+        throw new FreightError(
+          'FORBIDDEN',
+          'X-Tenant-ID does not match the tenant of your credential',
+        );
+      if (!(await services.store.getTenant(named)))
+        throw new FreightError('NOT_FOUND', `tenant ${named} not found`);
     }
     tenantId = named;
   }
   if (!roleAllows(caller.role, op.role)) {
-    throw new FreightError('FORBIDDEN', `${op.id} needs the ${op.role} role; this credential is ${caller.role}`);
+    throw new FreightError(
+      'FORBIDDEN',
+      `${op.id} needs the ${op.role} role; this credential is ${caller.role}`,
+    );
   }
   return { caller, tenantId };
 }
 
 /** A Bearer API key or JWT → the caller. A JWT is only as good as its key: revocation is immediate. */
-export async function authenticate(services: Services, authorization: string | undefined): Promise<Caller> {
+export async function authenticate(
+  services: Services,
+  authorization: string | undefined,
+): Promise<Caller> {
   const m = /^Bearer\s+(\S{1,4096})\s*$/i.exec(authorization ?? '');
-  if (!m) throw new FreightError('UNAUTHENTICATED', 'send an API key or token as "Authorization: Bearer <credential>"');
+  if (!m)
+    throw new FreightError(
+      'UNAUTHENTICATED',
+      'send an API key or token as "Authorization: Bearer <credential>"',
+    );
   const credential = m[1]!;
-  if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/.test(credential) && !credential.startsWith('fk_')) {
+  if (
+    /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/.test(credential) &&
+    !credential.startsWith('fk_')
+  ) {
     const claims = await services.tokens.verify(credential);
     const key = await services.keys.keyStillValid(claims.keyId);
-    if (!key) throw new FreightError('UNAUTHENTICATED', 'the key this token was issued for is revoked or expired');
+    if (!key)
+      throw new FreightError(
+        'UNAUTHENTICATED',
+        'the key this token was issued for is revoked or expired',
+      );
     return { keyId: key.id, tenantId: key.tenantId, role: key.role, via: 'jwt' };
   }
   const caller = await services.keys.authenticate(credential);
-  if (!caller) throw new FreightError('UNAUTHENTICATED', 'the API key is not valid (unknown, revoked or expired)');
+  if (!caller)
+    throw new FreightError(
+      'UNAUTHENTICATED',
+      'the API key is not valid (unknown, revoked or expired)',
+    );
   return caller;
 }
 
@@ -116,7 +155,8 @@ class FailureThrottle {
   record(address: string): void {
     const now = Date.now();
     const entry = this.failures.get(address);
-    if (!entry || now - entry.windowStart > this.windowMs) this.failures.set(address, { count: 1, windowStart: now });
+    if (!entry || now - entry.windowStart > this.windowMs)
+      this.failures.set(address, { count: 1, windowStart: now });
     else entry.count++;
     if (this.failures.size > 100_000) this.failures.clear();
   }
@@ -150,7 +190,11 @@ export function tenantHeader(header: string | string[] | undefined): string | nu
   const named = Array.isArray(header) ? header[0] : header;
   if (!named) return null;
   if (named.length > 63 || !/^[a-z0-9][a-z0-9_-]*$/.test(named)) {
-    throw new FreightError('VALIDATION_FAILED', 'X-Tenant-ID must be a tenant id (a–z, 0–9, "-", "_")', { details: { field: 'x-tenant-id' } });
+    throw new FreightError(
+      'VALIDATION_FAILED',
+      'X-Tenant-ID must be a tenant id (a–z, 0–9, "-", "_")',
+      { details: { field: 'x-tenant-id' } },
+    );
   }
   return named;
 }

@@ -13,7 +13,11 @@ import { authorize } from './access.js';
 import { baseUrlOf } from './routes.js';
 
 /** Who may watch: the same rule as get_migration_job (viewer, tenant-scoped). */
-const WATCH = { id: 'stream_job_events', role: 'viewer', tenantScoped: true } as unknown as Operation;
+const WATCH = {
+  id: 'stream_job_events',
+  role: 'viewer',
+  tenantScoped: true,
+} as unknown as Operation;
 
 /**
  * GET /api/v1/jobs/{job_id}/events — Server-Sent Events: the job's state changes and batch,
@@ -21,7 +25,11 @@ const WATCH = { id: 'stream_job_events', role: 'viewer', tenantScoped: true } as
  * snapshot (rows done, rows/s, ETA) every second from the store; ends after the terminal state.
  * Same authentication and tenancy as REST.
  */
-export function mountJobEvents(app: FastifyInstance, services: Services, publicUrl: string | undefined): void {
+export function mountJobEvents(
+  app: FastifyInstance,
+  services: Services,
+  publicUrl: string | undefined,
+): void {
   app.withTypeProvider<ZodTypeProvider>().route({
     method: 'GET',
     url: '/api/v1/jobs/:job_id/events',
@@ -33,14 +41,25 @@ export function mountJobEvents(app: FastifyInstance, services: Services, publicU
       tags: ['jobs'],
       params: JobIdParams,
       headers: z.object({ 'x-tenant-id': z.string().optional() }).passthrough(),
-      response: { 200: z.string().describe('text/event-stream'), 404: ErrorBody, 401: ErrorBody, 403: ErrorBody },
+      response: {
+        200: z.string().describe('text/event-stream'),
+        404: ErrorBody,
+        401: ErrorBody,
+        403: ErrorBody,
+      },
       security: [{ bearerAuth: [] }],
     },
     handler: async (request, reply) => {
       const { caller, tenantId } = await authorize(services, WATCH, request);
       request.caller = caller;
       request.tenantId = tenantId;
-      const ctx = { services, caller, tenantId, requestId: String(request.id), baseUrl: baseUrlOf(request, publicUrl) };
+      const ctx = {
+        services,
+        caller,
+        tenantId,
+        requestId: String(request.id),
+        baseUrl: baseUrlOf(request, publicUrl),
+      };
       const job = await tenantJob(ctx, request.params.job_id);
       reply.hijack();
       const res = reply.raw;
@@ -55,7 +74,8 @@ export function mountJobEvents(app: FastifyInstance, services: Services, publicU
       let lastProgress = '';
       let eventId = 0;
       const send = (type: string, data: unknown) => {
-        if (!closed) res.write(`id: ${++eventId}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+        if (!closed)
+          res.write(`id: ${++eventId}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
       };
       const finish = () => {
         if (closed) return;
@@ -72,14 +92,21 @@ export function mountJobEvents(app: FastifyInstance, services: Services, publicU
       let waiting = 0;
       const snapshot = () => {
         waiting++;
-        queued = queued.then(read).catch(() => {}).finally(() => waiting--);
+        queued = queued
+          .then(read)
+          .catch(() => {})
+          .finally(() => waiting--);
         return queued;
       };
       const read = async () => {
         if (closed) return;
         const current = await services.store.getJob(job.id, job.tenantId);
         if (!current || closed) return;
-        const view = await presentJobDetail(services.store, current, await summarizeTables(services.store, current.id));
+        const view = await presentJobDetail(
+          services.store,
+          current,
+          await summarizeTables(services.store, current.id),
+        );
         const text = JSON.stringify(view);
         if (text !== lastProgress) {
           lastProgress = text;

@@ -9,7 +9,19 @@ import type { Services } from '../operations/services.js';
 import { presentLog } from '../operations/presenters.js';
 import { ErrorBody } from '../operations/schemas.js';
 
-const COLUMNS = ['log_id', 'created_at', 'table', 'scope', 'record_id', 'status', 'error_code', 'error_message', 'retry_count', 'rows', 'batch_id'] as const;
+const COLUMNS = [
+  'log_id',
+  'created_at',
+  'table',
+  'scope',
+  'record_id',
+  'status',
+  'error_code',
+  'error_message',
+  'retry_count',
+  'rows',
+  'batch_id',
+] as const;
 
 /**
  * The download behind export_migration_logs' link: no headers needed (the signed token is the
@@ -22,11 +34,14 @@ export function mountExportDownload(app: FastifyInstance, services: Services): v
     schema: {
       operationId: 'download_log_export',
       summary: 'Download a log export',
-      description: 'Streams the file prepared by export_migration_logs. The link is signed and expires; it needs no Authorization header.',
+      description:
+        'Streams the file prepared by export_migration_logs. The link is signed and expires; it needs no Authorization header.',
       tags: ['logs'],
       params: z.object({ token: z.string().min(10).max(4096) }),
       response: {
-        200: z.string().describe('The log file (text/csv, application/json or application/x-ndjson).'),
+        200: z
+          .string()
+          .describe('The log file (text/csv, application/json or application/x-ndjson).'),
         404: ErrorBody.describe('Unknown or expired link'),
       },
       security: [],
@@ -35,19 +50,34 @@ export function mountExportDownload(app: FastifyInstance, services: Services): v
       const grant = services.exports.verify(request.params.token);
       const job = await services.store.getJob(grant.jobId, grant.tenantId);
       if (!job) throw new FreightError('NOT_FOUND', 'this export link is not valid');
-      const pages = services.store.recordLogPages(job.id, grant.status ? { status: grant.status as RecordStatus[] } : {});
+      const pages = services.store.recordLogPages(
+        job.id,
+        grant.status ? { status: grant.status as RecordStatus[] } : {},
+      );
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const ext = grant.format === 'jsonl' ? 'jsonl' : grant.format;
       reply
-        .header('content-disposition', `attachment; filename="freight-logs-${job.id}-${stamp}.${ext}"`)
+        .header(
+          'content-disposition',
+          `attachment; filename="freight-logs-${job.id}-${stamp}.${ext}"`,
+        )
         .header('cache-control', 'no-store')
-        .type(grant.format === 'csv' ? 'text/csv; charset=utf-8' : grant.format === 'json' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
+        .type(
+          grant.format === 'csv'
+            ? 'text/csv; charset=utf-8'
+            : grant.format === 'json'
+              ? 'application/json; charset=utf-8'
+              : 'application/x-ndjson; charset=utf-8',
+        );
       return reply.send(Readable.from(render(pages, grant.format)) as never);
     },
   });
 }
 
-async function* render(pages: AsyncIterable<RecordLog[]>, format: 'csv' | 'json' | 'jsonl'): AsyncGenerator<string> {
+async function* render(
+  pages: AsyncIterable<RecordLog[]>,
+  format: 'csv' | 'json' | 'jsonl',
+): AsyncGenerator<string> {
   if (format === 'csv') yield `${COLUMNS.join(',')}\r\n`;
   if (format === 'json') yield '[';
   let first = true;

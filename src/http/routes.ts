@@ -35,11 +35,19 @@ export function baseUrlOf(request: FastifyRequest, configured: string | undefine
  * Mounts every operation as a route: zod schemas for params, query, body and responses (so the
  * OpenAPI document comes from the same definitions), authorization first, then the handler.
  */
-export function mountOperations(app: FastifyInstance, services: Services, operations: readonly Operation[], publicUrl: string | undefined): void {
+export function mountOperations(
+  app: FastifyInstance,
+  services: Services,
+  operations: readonly Operation[],
+  publicUrl: string | undefined,
+): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
   for (const op of operations) {
     const response: Record<number, z.ZodType> = { [op.successStatus]: op.output };
-    for (const code of op.errors) response[ERRORS[code].status] = ErrorBody.describe(`${ERRORS[code].message} (error.code ${code}, or another code with this status)`);
+    for (const code of op.errors)
+      response[ERRORS[code].status] = ErrorBody.describe(
+        `${ERRORS[code].message} (error.code ${code}, or another code with this status)`,
+      );
     response[400] ??= ErrorBody.describe('Bad request');
     response[500] ??= ErrorBody.describe('Internal error');
     typed.route({
@@ -55,7 +63,17 @@ export function mountOperations(app: FastifyInstance, services: Services, operat
         ...(op.query ? { querystring: op.query } : {}),
         ...(op.body ? { body: op.body } : {}),
         ...(op.tenantScoped
-          ? { headers: z.object({ 'x-tenant-id': z.string().describe('The tenant acted for; must match the credential (admins may name any tenant).') }).passthrough() }
+          ? {
+              headers: z
+                .object({
+                  'x-tenant-id': z
+                    .string()
+                    .describe(
+                      'The tenant acted for; must match the credential (admins may name any tenant).',
+                    ),
+                })
+                .passthrough(),
+            }
           : {}),
         response,
         ...(op.role ? { security: [{ bearerAuth: [] }] } : { security: [] }),
@@ -92,7 +110,8 @@ export function mountOperations(app: FastifyInstance, services: Services, operat
           output = await op.handler(ctx, input);
         } catch (error) {
           // A key refused by the handler itself (the token exchange's api_key) counts like a refused credential.
-          if (error instanceof FreightError && error.code === 'UNAUTHENTICATED') recordAuthFailure(services, request.ip);
+          if (error instanceof FreightError && error.code === 'UNAUTHENTICATED')
+            recordAuthFailure(services, request.ip);
           throw error;
         }
         if (op.audited) request.auditTarget = op.auditTarget?.(input, output) ?? null;
@@ -111,8 +130,16 @@ export function registerAudit(app: FastifyInstance, services: Services): void {
     const op = request.routeOptions.config.operation;
     if (!op?.audited) return;
     // A refused request's path parameters were never validated (authorization comes first): only a well-formed id is recorded as the target.
-    const params = op.params?.safeParse(request.params ?? {}).success ? ((request.params ?? {}) as Record<string, unknown>) : {};
-    const target = request.auditTarget ?? (typeof params.job_id === 'string' ? params.job_id : typeof params.key_id === 'string' ? params.key_id : null);
+    const params = op.params?.safeParse(request.params ?? {}).success
+      ? ((request.params ?? {}) as Record<string, unknown>)
+      : {};
+    const target =
+      request.auditTarget ??
+      (typeof params.job_id === 'string'
+        ? params.job_id
+        : typeof params.key_id === 'string'
+          ? params.key_id
+          : null);
     await services.store
       .appendAudit({
         tenantId: request.tenantId ?? request.caller?.tenantId ?? null,

@@ -1,11 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { VERSION } from '../config/version.js';
 import { OPERATIONS } from '../operations/index.js';
@@ -38,11 +48,18 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
 /** Request log lines carry the request id and, once the request is authorized, its tenant. */
 class RequestLogController extends LogController {
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    metadata?: Record<string, unknown>,
+  ): void {
     const tenant = request.tenantId ?? request.caller?.tenantId ?? null;
-    if (!tenant || this.isLogDisabled(request)) return super.requestCompleted(error, request, reply, metadata);
+    if (!tenant || this.isLogDisabled(request))
+      return super.requestCompleted(error, request, reply, metadata);
     const log = reply.log.child({ tenant_id: tenant });
-    if (error) log.error({ res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    if (error)
+      log.error({ res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
     else log.info({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }
@@ -52,9 +69,14 @@ class RequestLogController extends LogController {
  * /openapi.json and Swagger UI at /docs from the same definitions; request ids on every
  * response; one error shape; per-tenant rate limits; an audit trail of state changes.
  */
-export async function buildServer(services: Services, options: ServerOptions = {}): Promise<FastifyInstance> {
+export async function buildServer(
+  services: Services,
+  options: ServerOptions = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
+    ...(options.loggerInstance
+      ? { loggerInstance: options.loggerInstance }
+      : { logger: options.logger ?? false }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     // Export links carry their signed grant in the path.
     routerOptions: { maxParamLength: 2048 },
@@ -71,18 +93,28 @@ export async function buildServer(services: Services, options: ServerOptions = {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, _request, reply) => sendError(reply, error));
-  app.setNotFoundHandler((request, reply) => sendError(reply, notFound(request.method, request.url)));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, notFound(request.method, request.url)),
+  );
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
   });
   if (options.metrics) {
     const metrics = options.metrics;
     app.addHook('onResponse', async (request, reply) => {
-      metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+      metrics.observeRequest(
+        request.method,
+        request.routeOptions.url ?? 'unmatched',
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
     });
   }
 
-  await app.register(fastifyHelmet, { contentSecurityPolicy: false, crossOriginResourcePolicy: { policy: 'same-origin' } });
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: false,
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
   const limit = options.rateLimit ?? { max: 600, windowMs: 60_000 };
   await app.register(fastifyRateLimit, {
     global: true,
@@ -92,13 +124,23 @@ export async function buildServer(services: Services, options: ServerOptions = {
     hook: 'preValidation',
     ...(limit.redis ? { redis: limit.redis, nameSpace: 'freight-rl:' } : {}),
     // Per tenant: the tenant the request acts for (authenticated by then), else the client address.
-    keyGenerator: (request) => (request.tenantId ? `tenant:${request.tenantId}` : request.caller ? `tenant:${request.caller.tenantId}` : `ip:${request.ip}`),
+    keyGenerator: (request) =>
+      request.tenantId
+        ? `tenant:${request.tenantId}`
+        : request.caller
+          ? `tenant:${request.caller.tenantId}`
+          : `ip:${request.ip}`,
     errorResponseBuilder: (request, context) => {
-      const error = Object.assign(new Error(`rate limit of ${context.max} requests per ${context.after} exceeded; retry after ${Math.ceil(context.ttl / 1000)} s`), {
-        statusCode: 429,
-        retryAfter: Math.ceil(context.ttl / 1000),
-        payload: errorPayload('RATE_LIMITED', 'rate limit exceeded', String(request.id)),
-      });
+      const error = Object.assign(
+        new Error(
+          `rate limit of ${context.max} requests per ${context.after} exceeded; retry after ${Math.ceil(context.ttl / 1000)} s`,
+        ),
+        {
+          statusCode: 429,
+          retryAfter: Math.ceil(context.ttl / 1000),
+          payload: errorPayload('RATE_LIMITED', 'rate limit exceeded', String(request.id)),
+        },
+      );
       return error;
     },
   });
@@ -114,7 +156,13 @@ export async function buildServer(services: Services, options: ServerOptions = {
           'Multi-tenant data migration jobs: create, follow, retry and cancel migrations; read and export record logs; statistics and worker status. Every tenant route needs `Authorization: Bearer <API key or JWT>` and `X-Tenant-ID`. Errors have one shape: `{error: {code, message, details?}, request_id}`.',
       },
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (fk_…) or a JWT from POST /api/v1/auth/token.' } },
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key (fk_…) or a JWT from POST /api/v1/auth/token.',
+          },
+        },
       },
       tags: [
         { name: 'jobs', description: 'Migration jobs and their batches' },
@@ -129,7 +177,9 @@ export async function buildServer(services: Services, options: ServerOptions = {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   const operations = options.operations ?? OPERATIONS;
-  app.get('/openapi.json', { schema: { hide: true } }, async () => optionalBodies(app.swagger() as OpenApiDocument, operations));
+  app.get('/openapi.json', { schema: { hide: true } }, async () =>
+    optionalBodies(app.swagger() as OpenApiDocument, operations),
+  );
 
   mountOperations(app, services, operations, options.publicUrl);
   mountExportDownload(app, services);
@@ -139,7 +189,9 @@ export async function buildServer(services: Services, options: ServerOptions = {
   return app;
 }
 
-type OpenApiDocument = { paths?: Record<string, Record<string, { requestBody?: { required?: boolean } }>> };
+type OpenApiDocument = {
+  paths?: Record<string, Record<string, { requestBody?: { required?: boolean } }>>;
+};
 
 /** An operation whose body fields are all optional takes no body at all (the route accepts none): say so. */
 function optionalBodies(doc: OpenApiDocument, operations: readonly Operation[]): OpenApiDocument {
@@ -151,7 +203,9 @@ function optionalBodies(doc: OpenApiDocument, operations: readonly Operation[]):
 }
 
 /** FREIGHT_TRUST_PROXY as Fastify takes it: a hop count becomes "trust the first n hops". */
-function trustProxyOption(value: false | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+function trustProxyOption(
+  value: false | number | string,
+): boolean | string | ((address: string, hop: number) => boolean) {
   if (typeof value === 'number') return (_address, hop) => hop < value;
   return value;
 }

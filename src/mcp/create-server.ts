@@ -20,8 +20,15 @@ Job ids come from create_migration_job or list_migration_jobs. Connection config
  * An MCP server whose tools are Freight's operations (DESIGN.md §1 mcp/): names, descriptions,
  * input and output schemas and annotations all come from the operation definitions.
  */
-export function createMcpServer(operations: readonly Operation[], invoke: ToolInvoker, options: McpServerOptions = {}): McpServer {
-  const server = new McpServer({ name: 'freight', version: VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+export function createMcpServer(
+  operations: readonly Operation[],
+  invoke: ToolInvoker,
+  options: McpServerOptions = {},
+): McpServer {
+  const server = new McpServer(
+    { name: 'freight', version: VERSION },
+    { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
+  );
   for (const op of selectTools(operations, options)) {
     server.registerTool(
       op.id,

@@ -9,23 +9,29 @@ export interface ToolResult {
 }
 
 export function toolSuccess(output: Record<string, unknown>): ToolResult {
-  return { content: [{ type: 'text', text: JSON.stringify(output, null, 2) }], structuredContent: output };
+  return {
+    content: [{ type: 'text', text: JSON.stringify(output, null, 2) }],
+    structuredContent: output,
+  };
 }
 
 /** What to do next, per error code: a model reads this and can act on it. */
 const NEXT_STEPS: Partial<Record<ErrorCode, string>> = {
   JOB_NOT_FOUND: 'call list_migration_jobs to find the job id',
-  NOT_FOUND: 'check the ids (list_job_batches lists a job\'s batches; list_tenants and list_api_keys the rest)',
+  NOT_FOUND:
+    "check the ids (list_job_batches lists a job's batches; list_tenants and list_api_keys the rest)",
   CONFLICT: "call get_migration_job to see the job's status first",
   VALIDATION_FAILED: 'fix the named argument and call again',
   BAD_REQUEST: 'fix the arguments and call again',
   TENANT_REQUIRED: 'set FREIGHT_TENANT_ID (stdio) or send X-Tenant-ID (HTTP)',
-  UNAUTHENTICATED: 'check the API key (FREIGHT_API_KEY for stdio, the Authorization header for HTTP)',
+  UNAUTHENTICATED:
+    'check the API key (FREIGHT_API_KEY for stdio, the Authorization header for HTTP)',
   FORBIDDEN: 'this needs a key with a higher role (viewer < engineer < admin) or the right tenant',
   RATE_LIMITED: 'wait and call again',
   CONNECTION_FAILED: 'check the host, port, database name and credentials of the named config',
   AUTH_FAILED: 'check the database user and password in the config',
-  TABLE_NOT_FOUND: 'check the table names (the source\'s tables are listed in the job\'s error details)',
+  TABLE_NOT_FOUND:
+    "check the table names (the source's tables are listed in the job's error details)",
   UNAVAILABLE: 'check that the Freight API is running and FREIGHT_API_URL points to it',
   INTERNAL: 'try again; if it persists, report the request id',
 };
@@ -35,7 +41,12 @@ const NEXT_STEPS: Partial<Record<ErrorCode, string>> = {
  * and the next step — e.g. "404 JOB_NOT_FOUND: job abc not found for tenant acme-corp — call
  * list_migration_jobs to find the job id".
  */
-export function toolError(status: number, code: string, message: string, details?: Record<string, unknown>): ToolResult {
+export function toolError(
+  status: number,
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+): ToolResult {
   const next = NEXT_STEPS[code as ErrorCode] ?? (status >= 500 ? NEXT_STEPS.INTERNAL : undefined);
   const field = typeof details?.field === 'string' ? ` (argument: ${details.field})` : '';
   const text = `${status} ${code}: ${message}${field}${next ? ` — ${next}` : ''}`;

@@ -20,7 +20,10 @@ export interface ToolFilter {
   readonly role?: Role | null;
 }
 
-export function selectTools(operations: readonly Operation[], filter: ToolFilter = {}): Operation[] {
+export function selectTools(
+  operations: readonly Operation[],
+  filter: ToolFilter = {},
+): Operation[] {
   const sets = new Set(filter.toolsets ?? TOOLSETS);
   return operations.filter(
     (op) =>
@@ -35,22 +38,46 @@ type Shape = z.ZodRawShape;
 
 /** The flat input schema of a tool: params, query and body fields in one object (unknown keys rejected). */
 export function toolInputSchema(op: Operation): z.ZodObject<Shape> {
-  const shape = { ...(op.params?.shape ?? {}), ...(op.query?.shape ?? {}), ...(op.body?.shape ?? {}) } as Shape;
+  const shape = {
+    ...(op.params?.shape ?? {}),
+    ...(op.query?.shape ?? {}),
+    ...(op.body?.shape ?? {}),
+  } as Shape;
   return z.object(shape).strict();
 }
 
 /** Splits validated tool arguments back into the operation's params, query and body. */
-export function splitToolArgs(op: Operation, args: Record<string, unknown>): { params: Record<string, unknown>; query: Record<string, unknown>; body: Record<string, unknown> } {
-  const pick = (shape: Readonly<Shape> | undefined) => Object.fromEntries(Object.keys(shape ?? {}).filter((k) => args[k] !== undefined).map((k) => [k, args[k]]));
-  return { params: pick(op.params?.shape), query: pick(op.query?.shape), body: pick(op.body?.shape) };
+export function splitToolArgs(
+  op: Operation,
+  args: Record<string, unknown>,
+): {
+  params: Record<string, unknown>;
+  query: Record<string, unknown>;
+  body: Record<string, unknown>;
+} {
+  const pick = (shape: Readonly<Shape> | undefined) =>
+    Object.fromEntries(
+      Object.keys(shape ?? {})
+        .filter((k) => args[k] !== undefined)
+        .map((k) => [k, args[k]]),
+    );
+  return {
+    params: pick(op.params?.shape),
+    query: pick(op.query?.shape),
+    body: pick(op.body?.shape),
+  };
 }
 
 /** Parses a toolsets list (`jobs,logs`); throws naming an unknown one. */
 export function parseToolsets(value: string | undefined): Toolset[] | undefined {
   if (!value) return undefined;
-  const sets = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const sets = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const s of sets) {
-    if (!(TOOLSETS as readonly string[]).includes(s)) throw new Error(`unknown toolset "${s}" (toolsets: ${TOOLSETS.join(', ')})`);
+    if (!(TOOLSETS as readonly string[]).includes(s))
+      throw new Error(`unknown toolset "${s}" (toolsets: ${TOOLSETS.join(', ')})`);
   }
   return sets as Toolset[];
 }

@@ -23,10 +23,18 @@ export class Metrics {
   private readonly tenants = new Set<string>();
   private readonly jobTenants = new Map<string, string>();
 
-  constructor(private readonly store: MetadataStore, queue: JobQueue) {
+  constructor(
+    private readonly store: MetadataStore,
+    queue: JobQueue,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'freight_' });
     const registers = [this.registry];
-    this.httpRequests = new Counter({ name: 'freight_http_requests_total', help: 'HTTP requests answered, by route pattern and status code.', labelNames: ['method', 'route', 'status_code'], registers });
+    this.httpRequests = new Counter({
+      name: 'freight_http_requests_total',
+      help: 'HTTP requests answered, by route pattern and status code.',
+      labelNames: ['method', 'route', 'status_code'],
+      registers,
+    });
     this.httpDuration = new Histogram({
       name: 'freight_http_request_duration_seconds',
       help: 'HTTP request latency, by route pattern and status code.',
@@ -34,8 +42,18 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.rows = new Counter({ name: 'freight_rows_total', help: 'Rows processed by batches this process ran, by tenant and outcome (written, failed).', labelNames: ['tenant', 'outcome'], registers });
-    this.batches = new Counter({ name: 'freight_batches_total', help: 'Batches this process finished, by tenant and status (succeeded, failed, retrying, released).', labelNames: ['tenant', 'status'], registers });
+    this.rows = new Counter({
+      name: 'freight_rows_total',
+      help: 'Rows processed by batches this process ran, by tenant and outcome (written, failed).',
+      labelNames: ['tenant', 'outcome'],
+      registers,
+    });
+    this.batches = new Counter({
+      name: 'freight_batches_total',
+      help: 'Batches this process finished, by tenant and status (succeeded, failed, retrying, released).',
+      labelNames: ['tenant', 'status'],
+      registers,
+    });
     this.batchDuration = new Histogram({
       name: 'freight_batch_duration_seconds',
       help: 'Time to copy one batch, by outcome.',
@@ -62,11 +80,22 @@ export class Metrics {
       help: 'Workers whose heartbeat is less than 15 s old.',
       registers,
       async collect() {
-        const workers = await store_.listWorkers(new Date(Date.now() - 15_000).toISOString()).catch(() => []);
+        const workers = await store_
+          .listWorkers(new Date(Date.now() - 15_000).toISOString())
+          .catch(() => []);
         this.set(workers.length);
       },
     });
-    const jobStates = ['pending', 'planning', 'running', 'cancelling', 'completed', 'completed_with_errors', 'failed', 'cancelled'];
+    const jobStates = [
+      'pending',
+      'planning',
+      'running',
+      'cancelling',
+      'completed',
+      'completed_with_errors',
+      'failed',
+      'cancelled',
+    ];
     new Gauge({
       name: 'freight_jobs',
       help: 'Jobs on the platform, by state.',
@@ -75,7 +104,8 @@ export class Metrics {
       async collect() {
         const stats = await store_.jobStats(null).catch(() => []);
         const totals: Record<string, number> = Object.fromEntries(jobStates.map((s) => [s, 0]));
-        for (const s of stats) for (const [k, v] of Object.entries(s.jobsByStatus)) totals[k] = (totals[k] ?? 0) + v;
+        for (const s of stats)
+          for (const [k, v] of Object.entries(s.jobsByStatus)) totals[k] = (totals[k] ?? 0) + v;
         for (const [state, n] of Object.entries(totals)) this.set({ state }, n);
       },
     });
@@ -95,7 +125,8 @@ export class Metrics {
       this.batches.inc({ tenant, status: event.status });
       if (event.rowsWritten) this.rows.inc({ tenant, outcome: 'written' }, event.rowsWritten);
       if (event.rowsFailed) this.rows.inc({ tenant, outcome: 'failed' }, event.rowsFailed);
-      if (event.durationMs !== undefined) this.batchDuration.observe({ status: event.status }, event.durationMs / 1000);
+      if (event.durationMs !== undefined)
+        this.batchDuration.observe({ status: event.status }, event.durationMs / 1000);
     });
   };
 
@@ -113,7 +144,10 @@ export class Metrics {
   }
 
   /** Serves /metrics on its own port; resolves with a function that stops it. */
-  async serve(port: number, host = '0.0.0.0'): Promise<{ port: number; close: () => Promise<void> }> {
+  async serve(
+    port: number,
+    host = '0.0.0.0',
+  ): Promise<{ port: number; close: () => Promise<void> }> {
     const server = http.createServer((req, res) => {
       if (req.url?.split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

@@ -45,14 +45,22 @@ export class WebhookNotifier {
   /** Feed job events (from the event bus): outcomes become deliveries. */
   onJobEvent = (jobId: string, event: JobEvent): void => {
     if (event.type !== 'status' || !isTerminalJobStatus(event.status)) return;
-    void this.enqueue(jobId, event.status as WebhookEvent).catch((e: unknown) => this.options.onError?.(`webhooks for job ${jobId}: ${(e as Error).message}`, { job_id: jobId }));
+    void this.enqueue(jobId, event.status as WebhookEvent).catch((e: unknown) =>
+      this.options.onError?.(`webhooks for job ${jobId}: ${(e as Error).message}`, {
+        job_id: jobId,
+      }),
+    );
   };
 
   async enqueue(jobId: string, event: WebhookEvent): Promise<number> {
     const job = await this.store.getJob(jobId);
     if (!job || job.status !== event) return 0;
     const counts = await this.store.batchCounts(jobId);
-    const summary = { job, rowsWritten: counts.reduce((n, c) => n + c.rowsWritten, 0), rowsFailed: counts.reduce((n, c) => n + c.rowsFailed, 0) };
+    const summary = {
+      job,
+      rowsWritten: counts.reduce((n, c) => n + c.rowsWritten, 0),
+      rowsFailed: counts.reduce((n, c) => n + c.rowsFailed, 0),
+    };
     const added = await this.store.enqueueWebhookDeliveries({
       tenantId: job.tenantId,
       jobId,
@@ -90,7 +98,12 @@ export class WebhookNotifier {
         for (const claimed of due) {
           const abort = new AbortController();
           const done = this.send(claimed, abort.signal)
-            .catch((e: unknown) => this.options.onError?.(`webhook delivery ${claimed.delivery.id}: ${(e as Error).message}`, { delivery_id: claimed.delivery.id }))
+            .catch((e: unknown) =>
+              this.options.onError?.(
+                `webhook delivery ${claimed.delivery.id}: ${(e as Error).message}`,
+                { delivery_id: claimed.delivery.id },
+              ),
+            )
             .finally(() => this.inflight.delete(claimed.delivery.id));
           this.inflight.set(claimed.delivery.id, { done, abort });
         }
@@ -101,7 +114,10 @@ export class WebhookNotifier {
       });
   }
 
-  private async send({ delivery, payload, webhook, secret }: ClaimedDelivery, signal: AbortSignal): Promise<void> {
+  private async send(
+    { delivery, payload, webhook, secret }: ClaimedDelivery,
+    signal: AbortSignal,
+  ): Promise<void> {
     const timestamp = String(Math.floor(Date.now() / 1000));
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -120,31 +136,74 @@ export class WebhookNotifier {
       await this.options.guard?.admitUrl(webhook.url, 'url');
       statusCode = await post(webhook.url, headers, payload, this.options.guard?.lookup, signal);
       if (statusCode >= 200 && statusCode < 300) {
-        await this.store.recordWebhookDelivery(delivery.id, this.owner, { status: 'delivered', statusCode, error: null });
+        await this.store.recordWebhookDelivery(delivery.id, this.owner, {
+          status: 'delivered',
+          statusCode,
+          error: null,
+        });
         return;
       }
       error = `HTTP ${statusCode}`;
     } catch (e) {
       if (signal.aborted) {
         // Shutting down: not the receiver's fault; due again at once for whichever process is running.
-        await this.store.recordWebhookDelivery(delivery.id, this.owner, { status: 'pending', statusCode: null, error: 'interrupted by a shutdown', nextAttemptAt: new Date().toISOString() });
+        await this.store.recordWebhookDelivery(delivery.id, this.owner, {
+          status: 'pending',
+          statusCode: null,
+          error: 'interrupted by a shutdown',
+          nextAttemptAt: new Date().toISOString(),
+        });
         return;
       }
       const err = e as Error & { code?: string };
       refused = toFreightError(e).code === 'POLICY_VIOLATION' || err.code === 'EPOLICY';
-      error = err.name === 'TimeoutError' ? `no answer within ${TIMEOUT_MS / 1000} s` : refused ? err.message : (err.code ?? err.message);
+      error =
+        err.name === 'TimeoutError'
+          ? `no answer within ${TIMEOUT_MS / 1000} s`
+          : refused
+            ? err.message
+            : (err.code ?? err.message);
     }
     // 4xx other than timeouts and rate limits will not get better by retrying, nor will a refused host.
-    const permanent = refused || (statusCode !== null && statusCode >= 400 && statusCode < 500 && ![408, 409, 425, 429].includes(statusCode));
+    const permanent =
+      refused ||
+      (statusCode !== null &&
+        statusCode >= 400 &&
+        statusCode < 500 &&
+        ![408, 409, 425, 429].includes(statusCode));
     const attempts = delivery.attempts;
-    const fields = { webhook_id: webhook.id, delivery_id: delivery.id, tenant_id: webhook.tenantId, job_id: delivery.jobId, event: delivery.event, attempt: attempts, status_code: statusCode, error };
+    const fields = {
+      webhook_id: webhook.id,
+      delivery_id: delivery.id,
+      tenant_id: webhook.tenantId,
+      job_id: delivery.jobId,
+      event: delivery.event,
+      attempt: attempts,
+      status_code: statusCode,
+      error,
+    };
     if (permanent || attempts >= MAX_ATTEMPTS) {
-      await this.store.recordWebhookDelivery(delivery.id, this.owner, { status: 'failed', statusCode, error });
-      this.options.onError?.(`webhook ${webhook.id} delivery ${delivery.id} failed for good: ${error}`, fields);
+      await this.store.recordWebhookDelivery(delivery.id, this.owner, {
+        status: 'failed',
+        statusCode,
+        error,
+      });
+      this.options.onError?.(
+        `webhook ${webhook.id} delivery ${delivery.id} failed for good: ${error}`,
+        fields,
+      );
     } else {
       const next = new Date(Date.now() + backoffMs(attempts, 1000, 300_000)).toISOString();
-      await this.store.recordWebhookDelivery(delivery.id, this.owner, { status: 'pending', statusCode, error, nextAttemptAt: next });
-      this.options.onError?.(`webhook ${webhook.id} delivery ${delivery.id} attempt ${attempts} failed: ${error}; next attempt at ${next}`, { ...fields, next_attempt_at: next });
+      await this.store.recordWebhookDelivery(delivery.id, this.owner, {
+        status: 'pending',
+        statusCode,
+        error,
+        nextAttemptAt: next,
+      });
+      this.options.onError?.(
+        `webhook ${webhook.id} delivery ${delivery.id} attempt ${attempts} failed: ${error}; next attempt at ${next}`,
+        { ...fields, next_attempt_at: next },
+      );
     }
   }
 }
@@ -152,20 +211,34 @@ export class WebhookNotifier {
 type ClaimedDelivery = Awaited<ReturnType<MetadataStore['claimWebhookDeliveries']>>[number];
 
 /** POSTs the payload; resolves with the status code (redirects are not followed). */
-function post(url: string, headers: Record<string, string>, body: string, lookup: LookupFunction | undefined, signal?: AbortSignal): Promise<number> {
+function post(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  lookup: LookupFunction | undefined,
+  signal?: AbortSignal,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send(
       u,
-      { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, ...(lookup ? { lookup } : {}), ...(signal ? { signal } : {}), timeout: TIMEOUT_MS },
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        ...(lookup ? { lookup } : {}),
+        ...(signal ? { signal } : {}),
+        timeout: TIMEOUT_MS,
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { name: 'TimeoutError' })));
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error('timeout'), { name: 'TimeoutError' })),
+    );
     req.on('error', reject);
     req.end(body);
   });

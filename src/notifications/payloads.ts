@@ -19,7 +19,12 @@ const ICON: Record<WebhookEvent, string> = {
  * The body sent for a job outcome: a Slack-compatible incoming-webhook message (`text` plus
  * blocks) or a generic JSON event. Connection details appear only as redacted descriptions.
  */
-export function payloadFor(hook: Webhook, event: WebhookEvent, s: JobOutcomeSummary, deliveredAt = new Date().toISOString()): string {
+export function payloadFor(
+  hook: Webhook,
+  event: WebhookEvent,
+  s: JobOutcomeSummary,
+  deliveredAt = new Date().toISOString(),
+): string {
   const { job } = s;
   if (hook.kind === 'slack') {
     const text = `${ICON[event]} Freight job ${job.id} ${event.replaceAll('_', ' ')} — ${job.sourceDescription} → ${job.targetDescription}: ${s.rowsWritten.toLocaleString('en-US')} rows written, ${s.rowsFailed.toLocaleString('en-US')} failed${job.error ? `. ${job.error.code}: ${job.error.message}` : ''}`;
@@ -27,7 +32,15 @@ export function payloadFor(hook: Webhook, event: WebhookEvent, s: JobOutcomeSumm
       text,
       blocks: [
         { type: 'section', text: { type: 'mrkdwn', text } },
-        { type: 'context', elements: [{ type: 'mrkdwn', text: `tenant ${job.tenantId} · started ${job.startedAt ?? '-'} · finished ${job.finishedAt ?? '-'}` }] },
+        {
+          type: 'context',
+          elements: [
+            {
+              type: 'mrkdwn',
+              text: `tenant ${job.tenantId} · started ${job.startedAt ?? '-'} · finished ${job.finishedAt ?? '-'}`,
+            },
+          ],
+        },
       ],
     });
   }

@@ -4,10 +4,25 @@ import { FreightError } from '../domain/errors.js';
 import { defineOperation, READ } from './operation.js';
 import { Limit, RoleSchema } from './schemas.js';
 
-const COMMON = ['UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED', 'INTERNAL', 'VALIDATION_FAILED'] as const;
-const TenantId = z.string().min(1).max(63).regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a–z, 0–9, "-" or "_"');
+const COMMON = [
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+  'INTERNAL',
+  'VALIDATION_FAILED',
+] as const;
+const TenantId = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a–z, 0–9, "-" or "_"');
 
-const TenantSchema = z.object({ tenant_id: z.string(), name: z.string(), created_at: z.string(), disabled_at: z.string().nullable() });
+const TenantSchema = z.object({
+  tenant_id: z.string(),
+  name: z.string(),
+  created_at: z.string(),
+  disabled_at: z.string().nullable(),
+});
 const KeySchema = z.object({
   key_id: z.string(),
   tenant_id: z.string(),
@@ -20,7 +35,12 @@ const KeySchema = z.object({
   revoked_at: z.string().nullable(),
 });
 
-const tenantView = (t: Tenant) => ({ tenant_id: t.id, name: t.name, created_at: t.createdAt, disabled_at: t.disabledAt });
+const tenantView = (t: Tenant) => ({
+  tenant_id: t.id,
+  name: t.name,
+  created_at: t.createdAt,
+  disabled_at: t.disabledAt,
+});
 const keyView = (k: ApiKey) => ({
   key_id: k.id,
   tenant_id: k.tenantId,
@@ -33,7 +53,12 @@ const keyView = (k: ApiKey) => ({
   revoked_at: k.revokedAt,
 });
 
-const base = { tags: ['admin'], role: 'admin' as const, tenantScoped: false, toolset: 'admin' as const };
+const base = {
+  tags: ['admin'],
+  role: 'admin' as const,
+  tenantScoped: false,
+  toolset: 'admin' as const,
+};
 
 export const createTenant = defineOperation({
   ...base,
@@ -41,8 +66,14 @@ export const createTenant = defineOperation({
   method: 'POST',
   path: '/api/v1/admin/tenants',
   summary: 'Create a tenant (admin)',
-  description: 'Creates a tenant: an isolated space of jobs, keys and statistics. Then create keys for it with create_api_key.',
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  description:
+    'Creates a tenant: an isolated space of jobs, keys and statistics. Then create keys for it with create_api_key.',
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: false,
+  },
   body: z.object({ tenant_id: TenantId, name: z.string().min(1).max(200).optional() }).strict(),
   output: TenantSchema,
   successStatus: 201,
@@ -79,13 +110,21 @@ export const createApiKey = defineOperation({
   summary: 'Create an API key (admin)',
   description:
     'Creates an API key for a tenant with a role: viewer (reads), engineer (also creates, retries, cancels, exports) or admin (everything, any tenant). The key is in this response only — it is stored as a hash and cannot be shown again.',
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: false,
+  },
   body: z
     .object({
       tenant_id: TenantId,
       role: RoleSchema,
       name: z.string().min(1).max(200).optional(),
-      expires_at: z.iso.datetime({ offset: true }).optional().describe('When the key stops working (default: never).'),
+      expires_at: z.iso
+        .datetime({ offset: true })
+        .optional()
+        .describe('When the key stops working (default: never).'),
     })
     .strict(),
   output: KeySchema.extend({ key: z.string().describe('The API key. Shown once.') }),
@@ -111,7 +150,8 @@ export const listApiKeys = defineOperation({
   method: 'GET',
   path: '/api/v1/admin/keys',
   summary: 'List API keys (admin)',
-  description: 'Lists API keys (never their secrets), of one tenant or all, with role, last use and revocation.',
+  description:
+    'Lists API keys (never their secrets), of one tenant or all, with role, last use and revocation.',
   annotations: READ,
   query: z.object({ tenant_id: TenantId.optional() }).strict(),
   output: z.object({ keys: z.array(KeySchema) }),
@@ -129,9 +169,23 @@ export const revokeApiKey = defineOperation({
   method: 'DELETE',
   path: '/api/v1/admin/keys/{key_id}',
   summary: 'Revoke an API key (admin)',
-  description: 'Revokes a key: it and every token issued for it stop working at once. Cannot be undone.',
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-  params: z.object({ key_id: z.string().min(1).max(64).regex(/^[a-z0-9]+$/, 'must be a key id') }).strict(),
+  description:
+    'Revokes a key: it and every token issued for it stop working at once. Cannot be undone.',
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: true,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
+  params: z
+    .object({
+      key_id: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[a-z0-9]+$/, 'must be a key id'),
+    })
+    .strict(),
   output: KeySchema,
   successStatus: 200,
   errors: ['NOT_FOUND', ...COMMON],
@@ -203,6 +257,9 @@ export const listAuditEvents = defineOperation({
       ...(query.cursor ? { before: query.cursor } : {}),
     });
     const page = events.slice(0, query.limit);
-    return { events: page.map(auditView), next_cursor: events.length > query.limit ? page.at(-1)!.id : null };
+    return {
+      events: page.map(auditView),
+      next_cursor: events.length > query.limit ? page.at(-1)!.id : null,
+    };
   },
 });

@@ -18,10 +18,20 @@ export async function checkConnections(
     try {
       const all = await s.listTables(signal);
       const missing = (tables ?? []).filter(
-        (t) => !all.some((r) => r.name === t || `${r.schema}.${r.name}` === t || r.name.toLowerCase() === t.toLowerCase()),
+        (t) =>
+          !all.some(
+            (r) =>
+              r.name === t ||
+              `${r.schema}.${r.name}` === t ||
+              r.name.toLowerCase() === t.toLowerCase(),
+          ),
       );
       if (missing.length > 0) {
-        throw new FreightError('TABLE_NOT_FOUND', `table(s) ${missing.join(', ')} do not exist in the source`, { details: { tables: missing } });
+        throw new FreightError(
+          'TABLE_NOT_FOUND',
+          `table(s) ${missing.join(', ')} do not exist in the source`,
+          { details: { tables: missing } },
+        );
       }
     } finally {
       await s.close();
@@ -38,7 +48,10 @@ async function probe(field: string, fn: () => Promise<void>): Promise<void> {
     await fn();
   } catch (error) {
     const e = toFreightError(error, 'CONNECTION_FAILED');
-    const code = e.code === 'TRANSIENT' || e.code === 'DATABASE_ERROR' || e.code === 'INTERNAL' ? 'CONNECTION_FAILED' : e.code;
+    const code =
+      e.code === 'TRANSIENT' || e.code === 'DATABASE_ERROR' || e.code === 'INTERNAL'
+        ? 'CONNECTION_FAILED'
+        : e.code;
     throw new FreightError(code, `${field}: ${e.message}`, { details: { field } });
   }
 }

@@ -4,7 +4,11 @@ import { FreightError } from '../domain/errors.js';
 import { defineOperation, READ } from './operation.js';
 import { WORKER_ALIVE_MS } from './workers.js';
 
-const Check = z.object({ ok: z.boolean(), latency_ms: z.number().nullable(), detail: z.string().nullable() });
+const Check = z.object({
+  ok: z.boolean(),
+  latency_ms: z.number().nullable(),
+  detail: z.string().nullable(),
+});
 
 export const healthCheck = defineOperation({
   id: 'health_check',
@@ -20,7 +24,11 @@ export const healthCheck = defineOperation({
   annotations: READ,
   output: z.object({
     status: z.enum(['ok', 'unavailable']),
-    checks: z.object({ store: Check, queue: Check, workers: z.object({ alive: z.number().int() }) }),
+    checks: z.object({
+      store: Check,
+      queue: Check,
+      workers: z.object({ alive: z.number().int() }),
+    }),
     version: z.string(),
   }),
   successStatus: 200,
@@ -30,17 +38,38 @@ export const healthCheck = defineOperation({
     const { store, queue } = ctx.services;
     const timed = async (fn: () => Promise<boolean>) => {
       const t0 = performance.now();
-      const ok = await Promise.race([fn().catch(() => false), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
-      return { ok, latency_ms: Math.round((performance.now() - t0) * 10) / 10, detail: ok ? null : 'not answering' };
+      const ok = await Promise.race([
+        fn().catch(() => false),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
+      ]);
+      return {
+        ok,
+        latency_ms: Math.round((performance.now() - t0) * 10) / 10,
+        detail: ok ? null : 'not answering',
+      };
     };
-    const [storeCheck, queueCheck] = await Promise.all([timed(() => store.ping()), timed(() => queue.ping())]);
-    const alive = storeCheck.ok ? (await store.listWorkers(new Date(Date.now() - WORKER_ALIVE_MS).toISOString()).catch(() => [])).length : 0;
+    const [storeCheck, queueCheck] = await Promise.all([
+      timed(() => store.ping()),
+      timed(() => queue.ping()),
+    ]);
+    const alive = storeCheck.ok
+      ? (
+          await store
+            .listWorkers(new Date(Date.now() - WORKER_ALIVE_MS).toISOString())
+            .catch(() => [])
+        ).length
+      : 0;
     const body = {
       status: storeCheck.ok && queueCheck.ok ? ('ok' as const) : ('unavailable' as const),
-      checks: { store: storeCheck, queue: { ...queueCheck, detail: queueCheck.ok ? queue.kind : 'not answering' }, workers: { alive } },
+      checks: {
+        store: storeCheck,
+        queue: { ...queueCheck, detail: queueCheck.ok ? queue.kind : 'not answering' },
+        workers: { alive },
+      },
       version: VERSION,
     };
-    if (body.status !== 'ok') throw new FreightError('UNAVAILABLE', 'a dependency is not answering', { details: body });
+    if (body.status !== 'ok')
+      throw new FreightError('UNAVAILABLE', 'a dependency is not answering', { details: body });
     return body;
   },
 });

@@ -1,5 +1,12 @@
 import type { Operation } from './operation.js';
-import { createApiKey, createTenant, listApiKeys, listAuditEvents, listTenants, revokeApiKey } from './admin.js';
+import {
+  createApiKey,
+  createTenant,
+  listApiKeys,
+  listAuditEvents,
+  listTenants,
+  revokeApiKey,
+} from './admin.js';
 import { createAccessToken, whoami } from './auth-token.js';
 import { healthCheck } from './health.js';
 import {

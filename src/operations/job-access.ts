@@ -1,4 +1,8 @@
-import { parseConnectionConfig, parseConnectionUrl, type ConnectionConfig } from '../domain/connection.js';
+import {
+  parseConnectionConfig,
+  parseConnectionUrl,
+  type ConnectionConfig,
+} from '../domain/connection.js';
 import { FreightError } from '../domain/errors.js';
 import type { Job } from '../domain/model.js';
 import type { OperationContext } from './operation.js';
@@ -7,7 +11,9 @@ import type { OperationContext } from './operation.js';
 export async function tenantJob(ctx: OperationContext, jobId: string): Promise<Job> {
   const job = await ctx.services.store.getJob(jobId, ctx.tenantId ?? '\u0000');
   if (!job) {
-    throw new FreightError('JOB_NOT_FOUND', `job ${jobId} not found for tenant ${ctx.tenantId}`, { details: { job_id: jobId } });
+    throw new FreightError('JOB_NOT_FOUND', `job ${jobId} not found for tenant ${ctx.tenantId}`, {
+      details: { job_id: jobId },
+    });
   }
   return job;
 }
@@ -19,9 +25,13 @@ export function connectionFrom(input: unknown, field: string): ConnectionConfig 
   } catch (error) {
     if (error instanceof FreightError) {
       const sub = (error.details?.field as string | undefined) ?? '';
-      throw new FreightError('VALIDATION_FAILED', `${field}: ${error.message.replace(/^invalid connection config: /, '')}`, {
-        details: { field: sub ? `${field}.${sub}` : field },
-      });
+      throw new FreightError(
+        'VALIDATION_FAILED',
+        `${field}: ${error.message.replace(/^invalid connection config: /, '')}`,
+        {
+          details: { field: sub ? `${field}.${sub}` : field },
+        },
+      );
     }
     throw error;
   }

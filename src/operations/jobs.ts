@@ -20,7 +20,13 @@ import {
   TableProgressSchema,
 } from './schemas.js';
 
-const JOB_ERRORS = ['UNAUTHENTICATED', 'FORBIDDEN', 'TENANT_REQUIRED', 'RATE_LIMITED', 'INTERNAL'] as const;
+const JOB_ERRORS = [
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'TENANT_REQUIRED',
+  'RATE_LIMITED',
+  'INTERNAL',
+] as const;
 
 export const createMigrationJob = defineOperation({
   id: 'create_migration_job',
@@ -33,7 +39,12 @@ export const createMigrationJob = defineOperation({
   role: 'engineer',
   tenantScoped: true,
   toolset: 'jobs',
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: true,
+  },
   body: CreateJobBody,
   output: JobSchema,
   successStatus: 201,
@@ -44,17 +55,37 @@ export const createMigrationJob = defineOperation({
     const source = connectionFrom(body.source_config, 'source_config');
     const target = connectionFrom(body.target_config, 'target_config');
     if (!sourceTypes().includes(source.type)) {
-      throw new FreightError('VALIDATION_FAILED', `source_config.type: ${source.type} cannot be a source (sources: ${sourceTypes().join(', ')})`, { details: { field: 'source_config.type' } });
+      throw new FreightError(
+        'VALIDATION_FAILED',
+        `source_config.type: ${source.type} cannot be a source (sources: ${sourceTypes().join(', ')})`,
+        { details: { field: 'source_config.type' } },
+      );
     }
     if (!targetTypes().includes(target.type)) {
-      throw new FreightError('VALIDATION_FAILED', `target_config.type: ${target.type} cannot be a target (targets: ${targetTypes().join(', ')})`, { details: { field: 'target_config.type' } });
+      throw new FreightError(
+        'VALIDATION_FAILED',
+        `target_config.type: ${target.type} cannot be a target (targets: ${targetTypes().join(', ')})`,
+        { details: { field: 'target_config.type' } },
+      );
     }
     // Refused paths and hosts are a 400 now; the worker checks again right before it connects.
     const admitted = {
-      source: await ctx.services.guard.admit(source, { tenantId: ctx.tenantId!, field: 'source_config' }),
-      target: await ctx.services.guard.admit(target, { tenantId: ctx.tenantId!, field: 'target_config' }),
+      source: await ctx.services.guard.admit(source, {
+        tenantId: ctx.tenantId!,
+        field: 'source_config',
+      }),
+      target: await ctx.services.guard.admit(target, {
+        tenantId: ctx.tenantId!,
+        field: 'target_config',
+      }),
     };
-    if (body.validate) await checkConnections(ctx.services.connectors, admitted.source, admitted.target, body.tables);
+    if (body.validate)
+      await checkConnections(
+        ctx.services.connectors,
+        admitted.source,
+        admitted.target,
+        body.tables,
+      );
     const job = await ctx.services.store.createJob({
       tenantId: ctx.tenantId!,
       source,
@@ -89,9 +120,17 @@ export const listMigrationJobs = defineOperation({
   annotations: READ,
   query: z
     .object({
-      status: StatusList(JOB_STATUSES).optional().describe('Only jobs in these states, e.g. running or failed,completed_with_errors.'),
-      created_after: z.iso.datetime({ offset: true }).optional().describe('ISO-8601 time; jobs created at or after it.'),
-      created_before: z.iso.datetime({ offset: true }).optional().describe('ISO-8601 time; jobs created before it.'),
+      status: StatusList(JOB_STATUSES)
+        .optional()
+        .describe('Only jobs in these states, e.g. running or failed,completed_with_errors.'),
+      created_after: z.iso
+        .datetime({ offset: true })
+        .optional()
+        .describe('ISO-8601 time; jobs created at or after it.'),
+      created_before: z.iso
+        .datetime({ offset: true })
+        .optional()
+        .describe('ISO-8601 time; jobs created before it.'),
       limit: Limit(100, 20),
       offset: Offset,
     })
@@ -101,7 +140,11 @@ export const listMigrationJobs = defineOperation({
     total: z.number().int(),
     limit: z.number().int(),
     offset: z.number().int(),
-    next_offset: z.number().int().nullable().describe('Pass as offset for the next page; null on the last page.'),
+    next_offset: z
+      .number()
+      .int()
+      .nullable()
+      .describe('Pass as offset for the next page; null on the last page.'),
   }),
   successStatus: 200,
   errors: ['VALIDATION_FAILED', ...JOB_ERRORS],
@@ -111,7 +154,9 @@ export const listMigrationJobs = defineOperation({
       tenantId: ctx.tenantId!,
       ...(query.status ? { status: query.status } : {}),
       ...(query.created_after ? { createdAfter: new Date(query.created_after).toISOString() } : {}),
-      ...(query.created_before ? { createdBefore: new Date(query.created_before).toISOString() } : {}),
+      ...(query.created_before
+        ? { createdBefore: new Date(query.created_before).toISOString() }
+        : {}),
       limit: query.limit,
       offset: query.offset,
     });
@@ -145,7 +190,11 @@ export const getMigrationJob = defineOperation({
   audited: false,
   async handler(ctx, { params }) {
     const job = await tenantJob(ctx, params.job_id);
-    return presentJobDetail(ctx.services.store, job, await summarizeTables(ctx.services.store, job.id));
+    return presentJobDetail(
+      ctx.services.store,
+      job,
+      await summarizeTables(ctx.services.store, job.id),
+    );
   },
 });
 
@@ -173,8 +222,16 @@ export const getJobProgress = defineOperation({
   audited: false,
   async handler(ctx, { params }) {
     const job = await tenantJob(ctx, params.job_id);
-    const [view, tables] = await Promise.all([presentJob(ctx.services.store, job), summarizeTables(ctx.services.store, job.id)]);
-    return { job_id: job.id, status: job.status, progress: view.progress, tables: await presentTables(ctx.services.store, job, tables) };
+    const [view, tables] = await Promise.all([
+      presentJob(ctx.services.store, job),
+      summarizeTables(ctx.services.store, job.id),
+    ]);
+    return {
+      job_id: job.id,
+      status: job.status,
+      progress: view.progress,
+      tables: await presentTables(ctx.services.store, job, tables),
+    };
   },
 });
 
@@ -193,7 +250,9 @@ export const listJobBatches = defineOperation({
   params: JobIdParams,
   query: z
     .object({
-      status: StatusList(BATCH_STATUSES).optional().describe('Only batches in these states: pending, running, retrying, succeeded, failed.'),
+      status: StatusList(BATCH_STATUSES)
+        .optional()
+        .describe('Only batches in these states: pending, running, retrying, succeeded, failed.'),
       limit: Limit(500, 50),
       offset: Offset,
     })
@@ -217,7 +276,14 @@ export const listJobBatches = defineOperation({
       offset: query.offset,
     });
     const next = query.offset + batches.length;
-    return { job_id: job.id, batches: batches.map(presentBatch), total, limit: query.limit, offset: query.offset, next_offset: next < total ? next : null };
+    return {
+      job_id: job.id,
+      batches: batches.map(presentBatch),
+      total,
+      limit: query.limit,
+      offset: query.offset,
+      next_offset: next < total ? next : null,
+    };
   },
 });
 
@@ -232,12 +298,28 @@ export const retryMigrationJob = defineOperation({
   role: 'engineer',
   tenantScoped: true,
   toolset: 'jobs',
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: true,
+  },
   params: JobIdParams,
   body: z
     .object({
-      batch_ids: z.array(z.number().int().positive()).min(1).max(10_000).optional().describe('Only these batches (from list_job_batches); all failed batches when omitted.'),
-      max_retries: z.number().int().min(0).max(20).optional().describe("Automatic retries per batch for this run (default: the job's max_retries)."),
+      batch_ids: z
+        .array(z.number().int().positive())
+        .min(1)
+        .max(10_000)
+        .optional()
+        .describe('Only these batches (from list_job_batches); all failed batches when omitted.'),
+      max_retries: z
+        .number()
+        .int()
+        .min(0)
+        .max(20)
+        .optional()
+        .describe("Automatic retries per batch for this run (default: the job's max_retries)."),
     })
     .strict(),
   output: z.object({ job: JobSchema, retried_batches: z.number().int() }),
@@ -249,30 +331,56 @@ export const retryMigrationJob = defineOperation({
     const { store, queue } = ctx.services;
     const job = await tenantJob(ctx, params.job_id);
     if (!['completed', 'completed_with_errors', 'failed', 'cancelled'].includes(job.status)) {
-      throw new FreightError('CONFLICT', `job ${job.id} is ${job.status}; retry once it has finished, or cancel it first`, { details: { status: job.status } });
+      throw new FreightError(
+        'CONFLICT',
+        `job ${job.id} is ${job.status}; retry once it has finished, or cancel it first`,
+        { details: { status: job.status } },
+      );
     }
     const ids = body.batch_ids ? [...new Set(body.batch_ids)] : null;
     if (ids) {
       const found = await store.batchesById(job.id, ids);
       const missing = ids.filter((id) => !found.some((b) => b.id === id));
       if (missing.length > 0) {
-        throw new FreightError('NOT_FOUND', `batch(es) ${missing.join(', ')} not found in job ${job.id}`, { details: { batch_ids: missing } });
+        throw new FreightError(
+          'NOT_FOUND',
+          `batch(es) ${missing.join(', ')} not found in job ${job.id}`,
+          { details: { batch_ids: missing } },
+        );
       }
       const notFailed = found.filter((b) => b.status !== 'failed');
       if (notFailed.length > 0) {
-        throw new FreightError('CONFLICT', `batch(es) ${notFailed.map((b) => `${b.id} (${b.status})`).join(', ')} did not fail; only failed batches can be retried`, {
-          details: { batch_ids: notFailed.map((b) => b.id) },
-        });
+        throw new FreightError(
+          'CONFLICT',
+          `batch(es) ${notFailed.map((b) => `${b.id} (${b.status})`).join(', ')} did not fail; only failed batches can be retried`,
+          {
+            details: { batch_ids: notFailed.map((b) => b.id) },
+          },
+        );
       }
     }
-    const retried = await store.resetFailedBatches(job.id, ids, body.max_retries ?? job.options.maxRetries);
+    const retried = await store.resetFailedBatches(
+      job.id,
+      ids,
+      body.max_retries ?? job.options.maxRetries,
+    );
     const restartable = job.status === 'failed' || job.status === 'cancelled';
     if (retried === 0 && !restartable) {
-      throw new FreightError('CONFLICT', `job ${job.id} has no failed batches to retry`, { details: { status: job.status } });
+      throw new FreightError('CONFLICT', `job ${job.id} has no failed batches to retry`, {
+        details: { status: job.status },
+      });
     }
-    await store.transitionJob(job.id, ['completed', 'completed_with_errors', 'failed', 'cancelled'], 'pending', { error: null, finishedAt: null });
+    await store.transitionJob(
+      job.id,
+      ['completed', 'completed_with_errors', 'failed', 'cancelled'],
+      'pending',
+      { error: null, finishedAt: null },
+    );
     await queue.enqueue({ kind: 'plan', jobId: job.id });
-    return { job: await presentJob(store, (await store.getJob(job.id))!), retried_batches: retried };
+    return {
+      job: await presentJob(store, (await store.getJob(job.id))!),
+      retried_batches: retried,
+    };
   },
 });
 
@@ -287,7 +395,12 @@ export const cancelMigrationJob = defineOperation({
   role: 'engineer',
   tenantScoped: true,
   toolset: 'jobs',
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: true,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
   params: JobIdParams,
   output: JobSchema,
   successStatus: 202,

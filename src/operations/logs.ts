@@ -5,7 +5,15 @@ import { defineOperation, READ } from './operation.js';
 import { presentLog } from './presenters.js';
 import { JobIdParams, Limit, RecordLogSchema, StatusList } from './schemas.js';
 
-const COMMON = ['UNAUTHENTICATED', 'FORBIDDEN', 'TENANT_REQUIRED', 'RATE_LIMITED', 'INTERNAL', 'JOB_NOT_FOUND', 'VALIDATION_FAILED'] as const;
+const COMMON = [
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'TENANT_REQUIRED',
+  'RATE_LIMITED',
+  'INTERNAL',
+  'JOB_NOT_FOUND',
+  'VALIDATION_FAILED',
+] as const;
 
 export const getMigrationLogs = defineOperation({
   id: 'get_migration_logs',
@@ -22,16 +30,27 @@ export const getMigrationLogs = defineOperation({
   params: JobIdParams,
   query: z
     .object({
-      status: StatusList(RECORD_STATUSES).optional().describe('Only these statuses, e.g. failed or failed,warning.'),
+      status: StatusList(RECORD_STATUSES)
+        .optional()
+        .describe('Only these statuses, e.g. failed or failed,warning.'),
       limit: Limit(500, 50),
-      cursor: z.coerce.number().int().positive().optional().describe('next_cursor of the previous page.'),
+      cursor: z.coerce
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe('next_cursor of the previous page.'),
     })
     .strict(),
   output: z.object({
     job_id: z.string(),
     logs: z.array(RecordLogSchema),
     total: z.number().int().describe('Lines matching the filter, over all pages.'),
-    next_cursor: z.number().int().nullable().describe('Pass as cursor for the next (older) page; null on the last page.'),
+    next_cursor: z
+      .number()
+      .int()
+      .nullable()
+      .describe('Pass as cursor for the next (older) page; null on the last page.'),
   }),
   successStatus: 200,
   errors: [...COMMON],
@@ -64,18 +83,28 @@ export const exportMigrationLogs = defineOperation({
   role: 'engineer',
   tenantScoped: true,
   toolset: 'logs',
-  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  annotations: {
+    readOnlyHint: true,
+    destructiveHint: false,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
   params: JobIdParams,
   query: z
     .object({
-      format: z.enum(['csv', 'json', 'jsonl']).default('csv').describe('csv (default), json (one array) or jsonl (one object per line).'),
+      format: z
+        .enum(['csv', 'json', 'jsonl'])
+        .default('csv')
+        .describe('csv (default), json (one array) or jsonl (one object per line).'),
       status: StatusList(RECORD_STATUSES).optional().describe('Only these statuses.'),
     })
     .strict(),
   output: z.object({
     job_id: z.string(),
     format: z.enum(['csv', 'json', 'jsonl']),
-    export_url: z.string().describe('Download link; the link itself is the credential — share it with care.'),
+    export_url: z
+      .string()
+      .describe('Download link; the link itself is the credential — share it with care.'),
     expires_at: z.string(),
     records: z.number().int().describe('Log lines in the file.'),
   }),
@@ -85,7 +114,10 @@ export const exportMigrationLogs = defineOperation({
   auditTarget: (input) => input.params.job_id,
   async handler(ctx, { params, query }) {
     const job = await tenantJob(ctx, params.job_id);
-    const { total } = await ctx.services.store.listRecordLogs(job.id, { ...(query.status ? { status: query.status } : {}), limit: 1 });
+    const { total } = await ctx.services.store.listRecordLogs(job.id, {
+      ...(query.status ? { status: query.status } : {}),
+      limit: 1,
+    });
     const { token, expiresAt } = ctx.services.exports.sign({
       jobId: job.id,
       tenantId: job.tenantId,

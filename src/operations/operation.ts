@@ -74,11 +74,19 @@ export interface OperationInput<P extends AnyObject, Q extends AnyObject, B exte
 }
 
 /** Type-checks an operation definition and erases its generics for the registry. */
-export function defineOperation<P extends AnyObject, Q extends AnyObject, B extends AnyObject, O extends z.ZodType>(
-  op: Operation<P, Q, B, O>,
-): Operation {
+export function defineOperation<
+  P extends AnyObject,
+  Q extends AnyObject,
+  B extends AnyObject,
+  O extends z.ZodType,
+>(op: Operation<P, Q, B, O>): Operation {
   return op as unknown as Operation;
 }
 
 /** Annotation presets. */
-export const READ: Annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
+export const READ: Annotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};

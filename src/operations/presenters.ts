@@ -4,7 +4,14 @@ import type { Batch, Job, RecordLog } from '../domain/model.js';
 import type { BatchCounts } from '../engine/ledger.js';
 import type { TableOutcome } from '../engine/job-summary.js';
 import type { MetadataStore } from '../store/store.js';
-import type { BatchSchema, JobDetailSchema, JobSchema, ProgressSchema, RecordLogSchema, TableProgressSchema } from './schemas.js';
+import type {
+  BatchSchema,
+  JobDetailSchema,
+  JobSchema,
+  ProgressSchema,
+  RecordLogSchema,
+  TableProgressSchema,
+} from './schemas.js';
 
 /** Domain objects → API shapes (snake_case, no secrets: configs appear only as descriptions). */
 
@@ -21,15 +28,28 @@ async function recentOf(store: MetadataStore, job: Job): Promise<Recent | null> 
   if ((job.status !== 'running' && job.status !== 'cancelling') || !job.startedAt) return null;
   const since = Math.max(Date.now() - RATE_WINDOW_S * 1000, Date.parse(job.startedAt));
   const seconds = (Date.now() - since) / 1000;
-  return seconds > 0 ? { rows: await store.recentThroughput(job.id, new Date(since).toISOString()), seconds } : null;
+  return seconds > 0
+    ? { rows: await store.recentThroughput(job.id, new Date(since).toISOString()), seconds }
+    : null;
 }
 
-export async function presentJob(store: MetadataStore, job: Job): Promise<z.input<typeof JobSchema>> {
-  const [counts, tables, recent] = await Promise.all([store.batchCounts(job.id), store.listJobTables(job.id), recentOf(store, job)]);
+export async function presentJob(
+  store: MetadataStore,
+  job: Job,
+): Promise<z.input<typeof JobSchema>> {
+  const [counts, tables, recent] = await Promise.all([
+    store.batchCounts(job.id),
+    store.listJobTables(job.id),
+    recentOf(store, job),
+  ]);
   return { ...jobFields(job), progress: progressOf(job, counts, tables, recent) };
 }
 
-export async function presentJobDetail(store: MetadataStore, job: Job, summaries: readonly TableOutcome[]): Promise<z.input<typeof JobDetailSchema>> {
+export async function presentJobDetail(
+  store: MetadataStore,
+  job: Job,
+  summaries: readonly TableOutcome[],
+): Promise<z.input<typeof JobDetailSchema>> {
   const [counts, tables, failed, recent] = await Promise.all([
     store.batchCounts(job.id),
     store.listJobTables(job.id),
@@ -45,7 +65,11 @@ export async function presentJobDetail(store: MetadataStore, job: Job, summaries
 }
 
 /** Per-table progress, with the table's recent rate and ETA while the job runs. */
-export async function presentTables(store: MetadataStore, job: Job, summaries: readonly TableOutcome[]) {
+export async function presentTables(
+  store: MetadataStore,
+  job: Job,
+  summaries: readonly TableOutcome[],
+) {
   const recent = await recentOf(store, job);
   return summaries.map((t) => presentTable(t, recent));
 }
@@ -84,7 +108,11 @@ function progressOf(
   recent: Recent | null,
 ): z.input<typeof ProgressSchema> {
   const sum = (k: keyof Omit<BatchCounts, 'tableName'>) => counts.reduce((n, c) => n + c[k], 0);
-  const planningDone = tables.length > 0 && tables.every((t) => t.status === 'planned' || t.status === 'finalized' || t.status === 'failed');
+  const planningDone =
+    tables.length > 0 &&
+    tables.every(
+      (t) => t.status === 'planned' || t.status === 'finalized' || t.status === 'failed',
+    );
   const planned = tables.reduce((n, t) => n + t.plannedRows, 0);
   const estimated = tables.reduce((n, t) => n + t.estimatedRows, 0);
   const written = sum('rowsWritten');
@@ -95,7 +123,11 @@ function progressOf(
   const seconds = job.startedAt ? (end - Date.parse(job.startedAt)) / 1000 : 0;
   const recentRows = recent ? [...recent.rows.values()].reduce((a, b) => a + b, 0) : 0;
   // While running: the recent (smoothed) rate; afterwards: the job's average.
-  const rate = recent ? recentRows / recent.seconds : seconds > 0 && written > 0 ? written / seconds : null;
+  const rate = recent
+    ? recentRows / recent.seconds
+    : seconds > 0 && written > 0
+      ? written / seconds
+      : null;
   const running = job.status === 'running' || job.status === 'planning';
   return {
     rows_estimated: estimated,
@@ -104,10 +136,22 @@ function progressOf(
     rows_read: sum('rowsRead'),
     rows_written: written,
     rows_failed: failed,
-    percent: total > 0 ? Math.min(100, Math.round((done / total) * 1000) / 10) : job.status === 'completed' ? 100 : 0,
+    percent:
+      total > 0
+        ? Math.min(100, Math.round((done / total) * 1000) / 10)
+        : job.status === 'completed'
+          ? 100
+          : 0,
     rows_per_second: rate === null ? null : Math.round(rate),
     // Unknown (null) until there is a rate and, before planning ends, a row count to go by.
-    eta_seconds: running && total > done ? (rate ? Math.round((total - done) / rate) : null) : running && planningDone ? 0 : null,
+    eta_seconds:
+      running && total > done
+        ? rate
+          ? Math.round((total - done) / rate)
+          : null
+        : running && planningDone
+          ? 0
+          : null,
     batches: {
       total: sum('total'),
       pending: sum('pending'),
@@ -119,8 +163,14 @@ function progressOf(
   };
 }
 
-export function presentTable(t: TableOutcome, recent: Recent | null = null): z.input<typeof TableProgressSchema> {
-  const total = t.status === 'planned' || t.status === 'finalized' ? t.plannedRows : Math.max(t.plannedRows, t.estimatedRows);
+export function presentTable(
+  t: TableOutcome,
+  recent: Recent | null = null,
+): z.input<typeof TableProgressSchema> {
+  const total =
+    t.status === 'planned' || t.status === 'finalized'
+      ? t.plannedRows
+      : Math.max(t.plannedRows, t.estimatedRows);
   const done = t.rowsWritten + t.rowsFailed;
   const rate = recent ? (recent.rows.get(t.name) ?? 0) / recent.seconds : null;
   return {
@@ -137,9 +187,19 @@ export function presentTable(t: TableOutcome, recent: Recent | null = null): z.i
     batches_succeeded: t.batchesSucceeded,
     batches_failed: t.batchesFailed,
     batches_open: t.batchesOpen,
-    percent: total > 0 ? Math.min(100, Math.round((done / total) * 1000) / 10) : t.status === 'finalized' ? 100 : 0,
+    percent:
+      total > 0
+        ? Math.min(100, Math.round((done / total) * 1000) / 10)
+        : t.status === 'finalized'
+          ? 100
+          : 0,
     rows_per_second: rate !== null ? Math.round(rate) : t.rowsPerSecond,
-    eta_seconds: rate && total > done ? Math.round((total - done) / rate) : rate !== null && total <= done ? 0 : null,
+    eta_seconds:
+      rate && total > done
+        ? Math.round((total - done) / rate)
+        : rate !== null && total <= done
+          ? 0
+          : null,
     source_rows: t.sourceRows,
     target_rows: t.targetRows,
     validation: t.validation,

@@ -1,11 +1,19 @@
 import { z } from 'zod';
 import { ROLES } from '../domain/access.js';
 import { UserConnectionSchema } from '../domain/connection.js';
-import { AUDIT_LEVELS, BATCH_STATUSES, JOB_STATUSES, RECORD_STATUSES, VERIFY_MODES } from '../domain/job.js';
+import {
+  AUDIT_LEVELS,
+  BATCH_STATUSES,
+  JOB_STATUSES,
+  RECORD_STATUSES,
+  VERIFY_MODES,
+} from '../domain/job.js';
 
 /** Shared request and response shapes of the REST API (and so of the MCP tools). */
 
-export const JobId = z.uuid({ error: 'must be a job id (a UUID)' }).describe('The job id (a UUID).');
+export const JobId = z
+  .uuid({ error: 'must be a job id (a UUID)' })
+  .describe('The job id (a UUID).');
 export const JobIdParams = z.object({ job_id: JobId }).strict();
 
 /** Table names: one optional schema qualifier; no control characters; quoted wherever they reach SQL. */
@@ -15,7 +23,9 @@ export const TableName = z
   .max(129)
   // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters')
-  .describe('A source table, optionally qualified by its schema/database: `users` or `shop.users`.');
+  .describe(
+    'A source table, optionally qualified by its schema/database: `users` or `shop.users`.',
+  );
 
 export const ConnectionInput = z
   .union([UserConnectionSchema, z.string().min(1).max(2048)])
@@ -27,18 +37,57 @@ export const CreateJobBody = z
   .object({
     source_config: ConnectionInput,
     target_config: ConnectionInput,
-    tables: z.array(TableName).min(1).max(1000).optional().describe('Tables to copy; every table of the source when omitted.'),
-    batch_size: z.number().int().min(1).max(100_000).default(1000).describe('Rows per batch (a key range of a table).'),
-    max_retries: z.number().int().min(0).max(20).default(3).describe('Automatic retries of a batch after a transient error.'),
-    concurrency: z.number().int().min(1).max(32).default(4).describe('Batches of this job running at once.'),
-    audit_level: z.enum(AUDIT_LEVELS).default('batches').describe('Log successes per batch (default) or per record.'),
-    verify: z.enum(VERIFY_MODES).default('count').describe('After the load: compare row counts (default), checksums, or nothing.'),
-    create_tables: z.boolean().default(true).describe('Create missing target tables from the source schema.'),
-    started_by: z.string().min(1).max(200).optional().describe('Who or what started the job, for the record.'),
+    tables: z
+      .array(TableName)
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe('Tables to copy; every table of the source when omitted.'),
+    batch_size: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1000)
+      .describe('Rows per batch (a key range of a table).'),
+    max_retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(20)
+      .default(3)
+      .describe('Automatic retries of a batch after a transient error.'),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(32)
+      .default(4)
+      .describe('Batches of this job running at once.'),
+    audit_level: z
+      .enum(AUDIT_LEVELS)
+      .default('batches')
+      .describe('Log successes per batch (default) or per record.'),
+    verify: z
+      .enum(VERIFY_MODES)
+      .default('count')
+      .describe('After the load: compare row counts (default), checksums, or nothing.'),
+    create_tables: z
+      .boolean()
+      .default(true)
+      .describe('Create missing target tables from the source schema.'),
+    started_by: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe('Who or what started the job, for the record.'),
     validate: z
       .boolean()
       .default(false)
-      .describe('Connect to both databases before creating the job and answer 400 if either cannot be reached.'),
+      .describe(
+        'Connect to both databases before creating the job and answer 400 if either cannot be reached.',
+      ),
   })
   .strict();
 
@@ -54,15 +103,29 @@ export const BatchCountsSchema = z.object({
 });
 
 export const ProgressSchema = z.object({
-  rows_estimated: z.number().int().describe('Rows the source reported before planning (an estimate).'),
-  rows_planned: z.number().int().describe('Rows counted while planning (exact once planning is done).'),
+  rows_estimated: z
+    .number()
+    .int()
+    .describe('Rows the source reported before planning (an estimate).'),
+  rows_planned: z
+    .number()
+    .int()
+    .describe('Rows counted while planning (exact once planning is done).'),
   planning_done: z.boolean(),
   rows_read: z.number().int(),
   rows_written: z.number().int(),
   rows_failed: z.number().int(),
   percent: z.number().describe('Rows done (written + failed) of rows planned, 0–100.'),
-  rows_per_second: z.number().nullable().describe('While running: rows per second over the last 30 s (smoothed); afterwards the job\'s average.'),
-  eta_seconds: z.number().nullable().describe('Estimated seconds left at the recent rate; null when unknown or finished.'),
+  rows_per_second: z
+    .number()
+    .nullable()
+    .describe(
+      "While running: rows per second over the last 30 s (smoothed); afterwards the job's average.",
+    ),
+  eta_seconds: z
+    .number()
+    .nullable()
+    .describe('Estimated seconds left at the recent rate; null when unknown or finished.'),
   batches: BatchCountsSchema,
 });
 
@@ -107,8 +170,13 @@ export const TableProgressSchema = z.object({
   batches_failed: z.number().int(),
   batches_open: z.number().int(),
   percent: z.number(),
-  rows_per_second: z.number().describe('Recent rate while the job runs (last 30 s), else the table\'s average.'),
-  eta_seconds: z.number().nullable().describe('Estimated seconds left for this table at the recent rate; null when unknown.'),
+  rows_per_second: z
+    .number()
+    .describe("Recent rate while the job runs (last 30 s), else the table's average."),
+  eta_seconds: z
+    .number()
+    .nullable()
+    .describe('Estimated seconds left for this table at the recent rate; null when unknown.'),
   source_rows: z.number().int().nullable(),
   target_rows: z.number().int().nullable(),
   validation: z.string(),
@@ -120,7 +188,7 @@ export const BatchSchema = z.object({
   batch_id: z.number().int(),
   table: z.string(),
   seq: z.number().int(),
-  key_range: z.string().describe('The batch\'s key range [lo, hi).'),
+  key_range: z.string().describe("The batch's key range [lo, hi)."),
   status: z.enum(BATCH_STATUSES),
   attempts: z.number().int(),
   max_attempts: z.number().int(),
@@ -137,7 +205,9 @@ export const BatchSchema = z.object({
 
 export const JobDetailSchema = JobSchema.extend({
   tables: z.array(TableProgressSchema),
-  failed_batches: z.array(BatchSchema).describe('Up to 20 failed batches; list them all with list_job_batches.'),
+  failed_batches: z
+    .array(BatchSchema)
+    .describe('Up to 20 failed batches; list them all with list_job_batches.'),
 });
 
 export const RecordLogSchema = z.object({
@@ -154,7 +224,8 @@ export const RecordLogSchema = z.object({
   created_at: z.string(),
 });
 
-export const Limit = (max: number, dflt: number) => z.coerce.number().int().min(1).max(max).default(dflt);
+export const Limit = (max: number, dflt: number) =>
+  z.coerce.number().int().min(1).max(max).default(dflt);
 export const Offset = z.coerce.number().int().min(0).max(10_000_000).default(0);
 
 /**
@@ -167,7 +238,10 @@ export const StatusList = <T extends readonly [string, ...string[]]>(values: T) 
       z.array(z.enum(values)).min(1),
       z
         .string()
-        .regex(new RegExp(`^(${values.join('|')})(,(${values.join('|')}))*$`), `must be one or more of ${values.join(', ')}, comma-separated`)
+        .regex(
+          new RegExp(`^(${values.join('|')})(,(${values.join('|')}))*$`),
+          `must be one or more of ${values.join(', ')}, comma-separated`,
+        )
         .transform((s) => s.split(',') as T[number][]),
     ])
     .transform((v) => v as T[number][]);

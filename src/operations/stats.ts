@@ -6,11 +6,19 @@ const StatsSchema = z.object({
   tenant_id: z.string().nullable(),
   total_jobs: z.number().int(),
   jobs_by_status: z.record(z.string(), z.number().int()),
-  success_rate: z.number().nullable().describe('completed ÷ (completed + completed_with_errors + failed); null before any job finished.'),
+  success_rate: z
+    .number()
+    .nullable()
+    .describe(
+      'completed ÷ (completed + completed_with_errors + failed); null before any job finished.',
+    ),
   records_processed: z.number().int().describe('Rows written by all batches.'),
   records_failed: z.number().int(),
   average_duration_seconds: z.number().nullable().describe('Mean run time of finished jobs.'),
-  rows_per_second: z.number().nullable().describe('Rows written per second of run time, over finished jobs.'),
+  rows_per_second: z
+    .number()
+    .nullable()
+    .describe('Rows written per second of run time, over finished jobs.'),
 });
 
 function present(s: JobStats): z.input<typeof StatsSchema> {
@@ -21,7 +29,8 @@ function present(s: JobStats): z.input<typeof StatsSchema> {
     success_rate: s.successRate === null ? null : Math.round(s.successRate * 10_000) / 10_000,
     records_processed: s.recordsProcessed,
     records_failed: s.recordsFailed,
-    average_duration_seconds: s.averageDurationSeconds === null ? null : Math.round(s.averageDurationSeconds * 1000) / 1000,
+    average_duration_seconds:
+      s.averageDurationSeconds === null ? null : Math.round(s.averageDurationSeconds * 1000) / 1000,
     rows_per_second: s.rowsPerSecond === null ? null : Math.round(s.rowsPerSecond),
   };
 }
@@ -70,8 +79,10 @@ export const getTenantStatistics = defineOperation({
     const all = await ctx.services.store.jobStats(null);
     const sum = (f: (s: JobStats) => number) => all.reduce((n, s) => n + f(s), 0);
     const byStatus: Record<string, number> = {};
-    for (const s of all) for (const [k, v] of Object.entries(s.jobsByStatus)) byStatus[k] = (byStatus[k] ?? 0) + v;
-    const done = (byStatus.completed ?? 0) + (byStatus.completed_with_errors ?? 0) + (byStatus.failed ?? 0);
+    for (const s of all)
+      for (const [k, v] of Object.entries(s.jobsByStatus)) byStatus[k] = (byStatus[k] ?? 0) + v;
+    const done =
+      (byStatus.completed ?? 0) + (byStatus.completed_with_errors ?? 0) + (byStatus.failed ?? 0);
     const withDuration = all.filter((s) => s.averageDurationSeconds !== null);
     return {
       tenants: all.map(present),
@@ -82,7 +93,10 @@ export const getTenantStatistics = defineOperation({
         successRate: done > 0 ? (byStatus.completed ?? 0) / done : null,
         recordsProcessed: sum((s) => s.recordsProcessed),
         recordsFailed: sum((s) => s.recordsFailed),
-        averageDurationSeconds: withDuration.length > 0 ? withDuration.reduce((n, s) => n + s.averageDurationSeconds!, 0) / withDuration.length : null,
+        averageDurationSeconds:
+          withDuration.length > 0
+            ? withDuration.reduce((n, s) => n + s.averageDurationSeconds!, 0) / withDuration.length
+            : null,
         rowsPerSecond: null,
       }),
     };

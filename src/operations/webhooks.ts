@@ -1,12 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { FreightError } from '../domain/errors.js';
-import { WEBHOOK_EVENTS, WEBHOOK_KINDS, type Webhook, type WebhookDelivery } from '../domain/webhooks.js';
+import {
+  WEBHOOK_EVENTS,
+  WEBHOOK_KINDS,
+  type Webhook,
+  type WebhookDelivery,
+} from '../domain/webhooks.js';
 import { defineOperation, READ } from './operation.js';
 import { Limit } from './schemas.js';
 
-const COMMON = ['UNAUTHENTICATED', 'FORBIDDEN', 'TENANT_REQUIRED', 'RATE_LIMITED', 'INTERNAL', 'VALIDATION_FAILED'] as const;
-const WebhookId = z.object({ webhook_id: z.string().regex(/^wh_[0-9a-f]{16}$/, 'must be a webhook id (wh_…)') }).strict();
+const COMMON = [
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'TENANT_REQUIRED',
+  'RATE_LIMITED',
+  'INTERNAL',
+  'VALIDATION_FAILED',
+] as const;
+const WebhookId = z
+  .object({ webhook_id: z.string().regex(/^wh_[0-9a-f]{16}$/, 'must be a webhook id (wh_…)') })
+  .strict();
 
 const WebhookSchema = z.object({
   webhook_id: z.string(),
@@ -72,20 +86,37 @@ export const createWebhook = defineOperation({
   role: 'engineer',
   tenantScoped: true,
   toolset: 'ops',
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: true,
+  },
   body: z
     .object({
       url: z
         .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
         .max(2048)
         // Credentials in the authority would travel as Basic auth and show up wherever URLs are logged.
-        .refine((u) => URL.canParse(u) && !new URL(u).username && !new URL(u).password, 'must not contain user:password@ (it cannot be sent); put the token in the path or query'),
+        .refine(
+          (u) => URL.canParse(u) && !new URL(u).username && !new URL(u).password,
+          'must not contain user:password@ (it cannot be sent); put the token in the path or query',
+        ),
       kind: z.enum(WEBHOOK_KINDS).default('generic'),
-      events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).default([...WEBHOOK_EVENTS]).describe('Outcomes to notify; all by default.'),
+      events: z
+        .array(z.enum(WEBHOOK_EVENTS))
+        .min(1)
+        .default([...WEBHOOK_EVENTS])
+        .describe('Outcomes to notify; all by default.'),
       description: z.string().max(200).optional(),
     })
     .strict(),
-  output: WebhookSchema.extend({ signing_secret: z.string().nullable().describe('For generic webhooks: the HMAC key. Shown once.') }),
+  output: WebhookSchema.extend({
+    signing_secret: z
+      .string()
+      .nullable()
+      .describe('For generic webhooks: the HMAC key. Shown once.'),
+  }),
   successStatus: 201,
   errors: [...COMMON, 'POLICY_VIOLATION'],
   audited: true,
@@ -111,7 +142,8 @@ export const listWebhooks = defineOperation({
   method: 'GET',
   path: '/api/v1/webhooks',
   summary: "List the tenant's webhooks",
-  description: "Lists the tenant's webhooks: kind, events, and the URL with its secret part masked.",
+  description:
+    "Lists the tenant's webhooks: kind, events, and the URL with its secret part masked.",
   tags: ['webhooks'],
   role: 'viewer',
   tenantScoped: true,
@@ -131,12 +163,18 @@ export const deleteWebhook = defineOperation({
   method: 'DELETE',
   path: '/api/v1/webhooks/{webhook_id}',
   summary: 'Remove a webhook',
-  description: 'Removes a webhook and its delivery log. Answers 404 for a webhook that is not the tenant\'s.',
+  description:
+    "Removes a webhook and its delivery log. Answers 404 for a webhook that is not the tenant's.",
   tags: ['webhooks'],
   role: 'engineer',
   tenantScoped: true,
   toolset: 'ops',
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: true,
+    idempotentHint: true,
+    openWorldHint: false,
+  },
   params: WebhookId,
   output: z.object({ webhook_id: z.string(), deleted: z.literal(true) }),
   successStatus: 200,
@@ -145,7 +183,10 @@ export const deleteWebhook = defineOperation({
   auditTarget: (input) => input.params.webhook_id,
   async handler(ctx, { params }) {
     if (!(await ctx.services.store.deleteWebhook(params.webhook_id, ctx.tenantId!))) {
-      throw new FreightError('NOT_FOUND', `webhook ${params.webhook_id} not found for tenant ${ctx.tenantId}`);
+      throw new FreightError(
+        'NOT_FOUND',
+        `webhook ${params.webhook_id} not found for tenant ${ctx.tenantId}`,
+      );
     }
     return { webhook_id: params.webhook_id, deleted: true as const };
   },
@@ -156,23 +197,41 @@ export const listWebhookDeliveries = defineOperation({
   method: 'GET',
   path: '/api/v1/webhooks/{webhook_id}/deliveries',
   summary: "A webhook's delivery log",
-  description: 'Lists deliveries to one webhook, newest first: the job and outcome, attempts, the receiver\'s last status code or error, and whether it was delivered, will be retried, or failed for good. Page with cursor.',
+  description:
+    "Lists deliveries to one webhook, newest first: the job and outcome, attempts, the receiver's last status code or error, and whether it was delivered, will be retried, or failed for good. Page with cursor.",
   tags: ['webhooks'],
   role: 'viewer',
   tenantScoped: true,
   toolset: 'ops',
   annotations: READ,
   params: WebhookId,
-  query: z.object({ limit: Limit(200, 50), cursor: z.coerce.number().int().positive().optional() }).strict(),
-  output: z.object({ webhook_id: z.string(), deliveries: z.array(DeliverySchema), next_cursor: z.number().int().nullable() }),
+  query: z
+    .object({ limit: Limit(200, 50), cursor: z.coerce.number().int().positive().optional() })
+    .strict(),
+  output: z.object({
+    webhook_id: z.string(),
+    deliveries: z.array(DeliverySchema),
+    next_cursor: z.number().int().nullable(),
+  }),
   successStatus: 200,
   errors: ['NOT_FOUND', ...COMMON],
   audited: false,
   async handler(ctx, { params, query }) {
     const hook = await ctx.services.store.getWebhook(params.webhook_id, ctx.tenantId!);
-    if (!hook) throw new FreightError('NOT_FOUND', `webhook ${params.webhook_id} not found for tenant ${ctx.tenantId}`);
-    const rows = await ctx.services.store.listWebhookDeliveries(hook.id, { limit: query.limit + 1, ...(query.cursor ? { before: query.cursor } : {}) });
+    if (!hook)
+      throw new FreightError(
+        'NOT_FOUND',
+        `webhook ${params.webhook_id} not found for tenant ${ctx.tenantId}`,
+      );
+    const rows = await ctx.services.store.listWebhookDeliveries(hook.id, {
+      limit: query.limit + 1,
+      ...(query.cursor ? { before: query.cursor } : {}),
+    });
     const page = rows.slice(0, query.limit);
-    return { webhook_id: hook.id, deliveries: page.map(deliveryView), next_cursor: rows.length > query.limit ? page.at(-1)!.id : null };
+    return {
+      webhook_id: hook.id,
+      deliveries: page.map(deliveryView),
+      next_cursor: rows.length > query.limit ? page.at(-1)!.id : null,
+    };
   },
 });

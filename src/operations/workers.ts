@@ -24,7 +24,15 @@ export const getWorkerStatus = defineOperation({
         pid: z.number().int(),
         concurrency: z.number().int(),
         running_batches: z.number().int(),
-        batches: z.array(z.object({ job_id: z.string(), table: z.string(), batch_id: z.number().int(), attempt: z.number().int(), started_at: z.string() })),
+        batches: z.array(
+          z.object({
+            job_id: z.string(),
+            table: z.string(),
+            batch_id: z.number().int(),
+            attempt: z.number().int(),
+            started_at: z.string(),
+          }),
+        ),
         started_at: z.string(),
         last_heartbeat: z.string(),
       }),
@@ -38,7 +46,9 @@ export const getWorkerStatus = defineOperation({
       failed: z.number().int().nullable(),
     }),
     processing_rate: z.object({
-      rows_per_second: z.number().describe('Rows written per second over the last minute, all workers.'),
+      rows_per_second: z
+        .number()
+        .describe('Rows written per second over the last minute, all workers.'),
       batches_per_minute: z.number().int(),
     }),
   }),
@@ -47,7 +57,10 @@ export const getWorkerStatus = defineOperation({
   audited: false,
   async handler(ctx) {
     const { store, queue } = ctx.services;
-    const [workers, counts] = await Promise.all([store.listWorkers(new Date(Date.now() - WORKER_ALIVE_MS).toISOString()), queue.counts()]);
+    const [workers, counts] = await Promise.all([
+      store.listWorkers(new Date(Date.now() - WORKER_ALIVE_MS).toISOString()),
+      queue.counts(),
+    ]);
     const admin = ctx.caller?.role === 'admin';
     const tenantJobs = new Set<string>();
     const mine = async (jobId: string) => {
@@ -61,12 +74,29 @@ export const getWorkerStatus = defineOperation({
     let batches = 0;
     const out = [];
     for (const w of workers) {
-      const info = w.info as { running?: Array<{ jobId: string; table: string; batchId: number; attempt: number; startedAt: string }>; lastMinute?: { rows: number; batches: number } };
+      const info = w.info as {
+        running?: Array<{
+          jobId: string;
+          table: string;
+          batchId: number;
+          attempt: number;
+          startedAt: string;
+        }>;
+        lastMinute?: { rows: number; batches: number };
+      };
       const running = info.running ?? [];
       rows += info.lastMinute?.rows ?? 0;
       batches += info.lastMinute?.batches ?? 0;
       const visible = [];
-      for (const b of running) if (await mine(b.jobId)) visible.push({ job_id: b.jobId, table: b.table, batch_id: b.batchId, attempt: b.attempt, started_at: b.startedAt });
+      for (const b of running)
+        if (await mine(b.jobId))
+          visible.push({
+            job_id: b.jobId,
+            table: b.table,
+            batch_id: b.batchId,
+            attempt: b.attempt,
+            started_at: b.startedAt,
+          });
       out.push({
         worker_id: w.id,
         host: w.host,
@@ -81,8 +111,17 @@ export const getWorkerStatus = defineOperation({
     return {
       workers: out,
       workers_alive: out.length,
-      queue: { kind: queue.kind, waiting: counts.waiting, delayed: counts.delayed, active: counts.active, failed: counts.failed ?? null },
-      processing_rate: { rows_per_second: Math.round((rows / 60) * 10) / 10, batches_per_minute: batches },
+      queue: {
+        kind: queue.kind,
+        waiting: counts.waiting,
+        delayed: counts.delayed,
+        active: counts.active,
+        failed: counts.failed ?? null,
+      },
+      processing_rate: {
+        rows_per_second: Math.round((rows / 60) * 10) / 10,
+        batches_per_minute: batches,
+      },
     };
   },
 });

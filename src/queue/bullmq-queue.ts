@@ -29,7 +29,11 @@ export class BullMqQueue implements JobQueue {
   private worker: BullWorker | null = null;
 
   constructor(private readonly o: BullMqQueueOptions) {
-    this.connection = new Redis(o.redisUrl, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+    this.connection = new Redis(o.redisUrl, {
+      maxRetriesPerRequest: null,
+      enableReadyCheck: true,
+      lazyConnect: false,
+    });
     this.connection.on('error', () => {
       // ioredis reconnects by itself; operations in flight report their own errors.
     });
@@ -49,7 +53,9 @@ export class BullMqQueue implements JobQueue {
   consume(handler: TaskHandler, options: { concurrency: number }): void {
     if (this.worker) return;
     this.worker = new BullWorker(this.o.name, async (job) => handler(job.data as Task), {
-      connection: new Redis(this.o.redisUrl, { maxRetriesPerRequest: null }) as unknown as ConnectionOptions,
+      connection: new Redis(this.o.redisUrl, {
+        maxRetriesPerRequest: null,
+      }) as unknown as ConnectionOptions,
       concurrency: Math.max(1, options.concurrency),
       lockDuration: this.o.lockMs ?? 30_000,
       stalledInterval: Math.max(1000, Math.round((this.o.lockMs ?? 30_000) / 2)),
@@ -70,7 +76,14 @@ export class BullMqQueue implements JobQueue {
   }
 
   async counts(): Promise<QueueCounts> {
-    const c = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed', 'completed');
+    const c = await this.queue.getJobCounts(
+      'waiting',
+      'prioritized',
+      'delayed',
+      'active',
+      'failed',
+      'completed',
+    );
     return {
       waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
       delayed: c.delayed ?? 0,

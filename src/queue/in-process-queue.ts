@@ -31,12 +31,15 @@ export class InProcessQueue implements JobQueue {
   /** Holds `task` until the wall clock reaches `due`. Node's timers run on a monotonic clock
    *  and may fire a millisecond before `Date.now()` says the delay is over; re-arm until it is. */
   private delay(task: Task, due: number): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (this.closed) return;
-      if (Date.now() < due) this.delay(task, due);
-      else this.push(task);
-    }, Math.max(1, due - Date.now()));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        if (this.closed) return;
+        if (Date.now() < due) this.delay(task, due);
+        else this.push(task);
+      },
+      Math.max(1, due - Date.now()),
+    );
     this.timers.add(timer);
   }
 
@@ -54,7 +57,11 @@ export class InProcessQueue implements JobQueue {
   }
 
   async counts(): Promise<QueueCounts> {
-    return { waiting: this.urgent.length + this.work.length, delayed: this.timers.size, active: this.active };
+    return {
+      waiting: this.urgent.length + this.work.length,
+      delayed: this.timers.size,
+      active: this.active,
+    };
   }
 
   async ping(): Promise<boolean> {

@@ -13,7 +13,10 @@ import { NetworkPolicy, type NetworkPolicyConfig } from './network-policy.js';
  * guard: `freight migrate` runs as the user, with the user's access.
  */
 export interface ConnectionGuard {
-  admit(config: ConnectionConfig, context: { tenantId: string; field: string }): Promise<ConnectionConfig>;
+  admit(
+    config: ConnectionConfig,
+    context: { tenantId: string; field: string },
+  ): Promise<ConnectionConfig>;
   /** Checks a URL's host (webhooks) against the network policy; POLICY_VIOLATION when refused. */
   admitUrl(url: string, field: string): Promise<void>;
   /**
@@ -30,7 +33,9 @@ export const unrestricted: ConnectionGuard = {
   lookup: undefined,
 };
 
-export function createConnectionGuard(policy: FilePolicy & { network: NetworkPolicyConfig }): ConnectionGuard {
+export function createConnectionGuard(
+  policy: FilePolicy & { network: NetworkPolicyConfig },
+): ConnectionGuard {
   const network = new NetworkPolicy(policy.network);
   return {
     async admit(config, { tenantId, field }) {
@@ -65,7 +70,12 @@ export function createConnectionGuard(policy: FilePolicy & { network: NetworkPol
               if (options.all) callback(null, all);
               else callback(null, all[0]!.address, all[0]!.family);
             },
-            (error: unknown) => callback(Object.assign(new Error(toFreightError(error).message), { code: 'EPOLICY' }), '', 0),
+            (error: unknown) =>
+              callback(
+                Object.assign(new Error(toFreightError(error).message), { code: 'EPOLICY' }),
+                '',
+                0,
+              ),
           );
         }
       : undefined,

@@ -18,11 +18,31 @@ export interface NetworkPolicyConfig {
 }
 
 const KEYWORDS: Record<string, Array<[string, number, 'ipv4' | 'ipv6']>> = {
-  loopback: [['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']],
-  'link-local': [['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6']],
-  private: [['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['100.64.0.0', 10, 'ipv4'], ['fc00::', 7, 'ipv6']],
-  metadata: [['169.254.169.254', 32, 'ipv4'], ['169.254.170.2', 32, 'ipv4'], ['fd00:ec2::254', 128, 'ipv6'], ['100.100.100.200', 32, 'ipv4']],
-  unspecified: [['0.0.0.0', 8, 'ipv4'], ['::', 128, 'ipv6']],
+  loopback: [
+    ['127.0.0.0', 8, 'ipv4'],
+    ['::1', 128, 'ipv6'],
+  ],
+  'link-local': [
+    ['169.254.0.0', 16, 'ipv4'],
+    ['fe80::', 10, 'ipv6'],
+  ],
+  private: [
+    ['10.0.0.0', 8, 'ipv4'],
+    ['172.16.0.0', 12, 'ipv4'],
+    ['192.168.0.0', 16, 'ipv4'],
+    ['100.64.0.0', 10, 'ipv4'],
+    ['fc00::', 7, 'ipv6'],
+  ],
+  metadata: [
+    ['169.254.169.254', 32, 'ipv4'],
+    ['169.254.170.2', 32, 'ipv4'],
+    ['fd00:ec2::254', 128, 'ipv6'],
+    ['100.100.100.200', 32, 'ipv4'],
+  ],
+  unspecified: [
+    ['0.0.0.0', 8, 'ipv4'],
+    ['::', 128, 'ipv6'],
+  ],
 };
 
 export class NetworkPolicy {
@@ -36,7 +56,8 @@ export class NetworkPolicy {
     for (const rule of config.deny) add(this.deny, rule, 'FREIGHT_DENY_NETWORKS');
     this.allowNames = new Set();
     for (const rule of config.allow) {
-      if (/[a-z]/i.test(rule) && !rule.includes(':') && !rule.includes('/') && !KEYWORDS[rule]) this.allowNames.add(rule.toLowerCase());
+      if (/[a-z]/i.test(rule) && !rule.includes(':') && !rule.includes('/') && !KEYWORDS[rule])
+        this.allowNames.add(rule.toLowerCase());
       else add(this.allow, rule, 'FREIGHT_ALLOW_NETWORKS');
     }
     this.hasAllow = config.allow.length > 0;
@@ -51,17 +72,39 @@ export class NetworkPolicy {
   async check(host: string, what: string): Promise<string[]> {
     if (!this.active) return [host];
     const literal = host.replace(/^\[|\]$/g, '');
-    const addresses = isIP(literal) ? [{ address: literal, family: isIP(literal) }] : await lookupAll(host, what);
+    const addresses = isIP(literal)
+      ? [{ address: literal, family: isIP(literal) }]
+      : await lookupAll(host, what);
     for (const { address, family } of addresses) {
       const type = family === 6 ? 'ipv6' : 'ipv4';
       const embedded = type === 'ipv6' ? embeddedIpv4(address) : null;
       // Every address the connection may really reach is checked: the address, the IPv4 address
       // inside an IPv6 form of it, and the local host for the "this host" addresses.
-      const reaches: Array<[string, 'ipv4' | 'ipv6']> = [[address, type], ...(embedded ? [[embedded, 'ipv4'] as [string, 'ipv4']] : [])];
-      for (const [a, t] of [...reaches]) if (isThisHost(a, t)) reaches.push(t === 'ipv4' ? ['127.0.0.1', 'ipv4'] : ['::1', 'ipv6']);
-      if (reaches.some(([a, t]) => this.deny.check(a, t))) throw refusal(what, host, address, 'the address is in a denied network (FREIGHT_DENY_NETWORKS)');
-      if (this.hasAllow && !this.allowNames.has(host.toLowerCase()) && !this.allow.check(address, type) && !(embedded && this.allow.check(embedded, 'ipv4'))) {
-        throw refusal(what, host, address, 'the address is not in an allowed network (FREIGHT_ALLOW_NETWORKS)');
+      const reaches: Array<[string, 'ipv4' | 'ipv6']> = [
+        [address, type],
+        ...(embedded ? [[embedded, 'ipv4'] as [string, 'ipv4']] : []),
+      ];
+      for (const [a, t] of [...reaches])
+        if (isThisHost(a, t)) reaches.push(t === 'ipv4' ? ['127.0.0.1', 'ipv4'] : ['::1', 'ipv6']);
+      if (reaches.some(([a, t]) => this.deny.check(a, t)))
+        throw refusal(
+          what,
+          host,
+          address,
+          'the address is in a denied network (FREIGHT_DENY_NETWORKS)',
+        );
+      if (
+        this.hasAllow &&
+        !this.allowNames.has(host.toLowerCase()) &&
+        !this.allow.check(address, type) &&
+        !(embedded && this.allow.check(embedded, 'ipv4'))
+      ) {
+        throw refusal(
+          what,
+          host,
+          address,
+          'the address is not in an allowed network (FREIGHT_ALLOW_NETWORKS)',
+        );
       }
     }
     return addresses.map((a) => a.address);
@@ -110,11 +153,17 @@ function ipv6Groups(address: string): number[] | null {
     text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
   const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
-  const parse = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const parse = (part: string | undefined) =>
+    part ? part.split(':').map((g) => parseInt(g, 16)) : [];
   const left = parse(head);
   const right = parse(tail);
-  const groups = tail === undefined ? left : [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
-  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
+  const groups =
+    tail === undefined
+      ? left
+      : [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff)
+    ? groups
+    : null;
 }
 
 /** 0.0.0.0/8 and `::` name "this host": connecting to them reaches the local host (Linux). */
@@ -137,18 +186,27 @@ function reachable(address: string, port: number): Promise<boolean> {
   });
 }
 
-async function lookupAll(host: string, what: string): Promise<Array<{ address: string; family: number }>> {
+async function lookupAll(
+  host: string,
+  what: string,
+): Promise<Array<{ address: string; family: number }>> {
   try {
     return await lookup(host, { all: true, verbatim: true });
   } catch {
-    throw new FreightError('CONNECTION_FAILED', `${what}: cannot resolve host ${host}`, { details: { field: what } });
+    throw new FreightError('CONNECTION_FAILED', `${what}: cannot resolve host ${host}`, {
+      details: { field: what },
+    });
   }
 }
 
 function refusal(what: string, host: string, address: string, rule: string): FreightError {
-  return new FreightError('POLICY_VIOLATION', `${what}: connecting to ${host}${host === address ? '' : ` (${address})`} is not allowed on this server: ${rule}`, {
-    details: { field: what, rule },
-  });
+  return new FreightError(
+    'POLICY_VIOLATION',
+    `${what}: connecting to ${host}${host === address ? '' : ` (${address})`} is not allowed on this server: ${rule}`,
+    {
+      details: { field: what, rule },
+    },
+  );
 }
 
 function add(list: BlockList, rule: string, variable: string): void {
@@ -159,7 +217,11 @@ function add(list: BlockList, rule: string, variable: string): void {
   }
   const [net, prefix] = rule.trim().split('/');
   const type = isIP(net ?? '');
-  if (!type) throw new FreightError('CONFIG_INVALID', `environment variable ${variable}: "${rule}" is not a CIDR, an address or a keyword (${Object.keys(KEYWORDS).join(', ')})`);
+  if (!type)
+    throw new FreightError(
+      'CONFIG_INVALID',
+      `environment variable ${variable}: "${rule}" is not a CIDR, an address or a keyword (${Object.keys(KEYWORDS).join(', ')})`,
+    );
   const bits = prefix === undefined ? (type === 6 ? 128 : 32) : Number(prefix);
   list.addSubnet(net!, bits, type === 6 ? 'ipv6' : 'ipv4');
 }

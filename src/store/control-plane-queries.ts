@@ -1,14 +1,28 @@
 import type { Kysely } from 'kysely';
-import type { ApiKey, AuditEvent, NewAuditEvent, Role, Tenant, WorkerHeartbeat } from '../domain/access.js';
+import type {
+  ApiKey,
+  AuditEvent,
+  NewAuditEvent,
+  Role,
+  Tenant,
+  WorkerHeartbeat,
+} from '../domain/access.js';
 import { FreightError } from '../domain/errors.js';
 import { iso, nowIso } from './rows.js';
 import type { Database } from './schema.js';
 
 /** Tenants, API keys, the audit trail and worker heartbeats, as small named queries. */
 
-export async function createTenant(db: Kysely<Database>, t: { id: string; name: string }): Promise<Tenant> {
+export async function createTenant(
+  db: Kysely<Database>,
+  t: { id: string; name: string },
+): Promise<Tenant> {
   const row = { id: t.id, name: t.name, created_at: nowIso(), disabled_at: null };
-  const existing = await db.selectFrom('tenants').select('id').where('id', '=', t.id).executeTakeFirst();
+  const existing = await db
+    .selectFrom('tenants')
+    .select('id')
+    .where('id', '=', t.id)
+    .executeTakeFirst();
   if (existing) throw new FreightError('CONFLICT', `tenant ${t.id} already exists`);
   await db.insertInto('tenants').values(row).execute();
   return toTenant(row);
@@ -23,13 +37,26 @@ export async function listTenants(db: Kysely<Database>): Promise<Tenant[]> {
   return (await db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(toTenant);
 }
 
-function toTenant(r: { id: string; name: string; created_at: unknown; disabled_at: unknown }): Tenant {
+function toTenant(r: {
+  id: string;
+  name: string;
+  created_at: unknown;
+  disabled_at: unknown;
+}): Tenant {
   return { id: r.id, name: r.name, createdAt: iso(r.created_at)!, disabledAt: iso(r.disabled_at) };
 }
 
 export async function insertApiKey(
   db: Kysely<Database>,
-  k: { id: string; tenantId: string; role: Role; name: string; secretHash: string; createdBy: string | null; expiresAt: string | null },
+  k: {
+    id: string;
+    tenantId: string;
+    role: Role;
+    name: string;
+    secretHash: string;
+    createdBy: string | null;
+    expiresAt: string | null;
+  },
 ): Promise<ApiKey> {
   const row = {
     id: k.id,
@@ -47,7 +74,10 @@ export async function insertApiKey(
   return toApiKey(row);
 }
 
-export async function getApiKey(db: Kysely<Database>, id: string): Promise<(ApiKey & { secretHash: string }) | null> {
+export async function getApiKey(
+  db: Kysely<Database>,
+  id: string,
+): Promise<(ApiKey & { secretHash: string }) | null> {
   const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? { ...toApiKey(row), secretHash: row.secret_hash } : null;
 }
@@ -59,7 +89,12 @@ export async function listApiKeys(db: Kysely<Database>, tenantId?: string): Prom
 }
 
 export async function revokeApiKey(db: Kysely<Database>, id: string): Promise<boolean> {
-  const r = await db.updateTable('api_keys').set({ revoked_at: nowIso() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  const r = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: nowIso() })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
 
@@ -68,13 +103,23 @@ export async function touchApiKey(db: Kysely<Database>, id: string): Promise<voi
 }
 
 export async function countApiKeys(db: Kysely<Database>): Promise<number> {
-  const row = await db.selectFrom('api_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+  const row = await db
+    .selectFrom('api_keys')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirst();
   return Number(row?.n ?? 0);
 }
 
 function toApiKey(r: {
-  id: string; tenant_id: string; role: string; name: string; created_by: string | null; created_at: unknown;
-  last_used_at: unknown; expires_at: unknown; revoked_at: unknown;
+  id: string;
+  tenant_id: string;
+  role: string;
+  name: string;
+  created_by: string | null;
+  created_at: unknown;
+  last_used_at: unknown;
+  expires_at: unknown;
+  revoked_at: unknown;
 }): ApiKey {
   return {
     id: r.id,
@@ -135,7 +180,10 @@ export async function listAudit(
   }));
 }
 
-export async function heartbeat(db: Kysely<Database>, w: Omit<WorkerHeartbeat, 'heartbeatAt'>): Promise<void> {
+export async function heartbeat(
+  db: Kysely<Database>,
+  w: Omit<WorkerHeartbeat, 'heartbeatAt'>,
+): Promise<void> {
   const row = {
     id: w.id,
     host: w.host,
@@ -148,14 +196,28 @@ export async function heartbeat(db: Kysely<Database>, w: Omit<WorkerHeartbeat, '
   await db
     .insertInto('workers')
     .values(row)
-    .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: row.heartbeat_at, info: row.info, concurrency: row.concurrency }))
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet({
+        heartbeat_at: row.heartbeat_at,
+        info: row.info,
+        concurrency: row.concurrency,
+      }),
+    )
     .execute();
 }
 
 /** Workers whose last heartbeat is newer than `since`; older rows are deleted on the way. */
 export async function listWorkers(db: Kysely<Database>, since: string): Promise<WorkerHeartbeat[]> {
-  await db.deleteFrom('workers').where('heartbeat_at', '<', new Date(Date.parse(since) - 3_600_000).toISOString()).execute();
-  const rows = await db.selectFrom('workers').selectAll().where('heartbeat_at', '>=', since).orderBy('id').execute();
+  await db
+    .deleteFrom('workers')
+    .where('heartbeat_at', '<', new Date(Date.parse(since) - 3_600_000).toISOString())
+    .execute();
+  const rows = await db
+    .selectFrom('workers')
+    .selectAll()
+    .where('heartbeat_at', '>=', since)
+    .orderBy('id')
+    .execute();
   return rows.map((r) => ({
     id: r.id,
     host: r.host,

@@ -17,19 +17,30 @@ export interface JobListQuery {
 }
 
 /** Newest first; `total` counts every match, for pagination. */
-export async function listJobs(db: Kysely<Database>, q: JobListQuery): Promise<{ jobs: Job[]; total: number }> {
+export async function listJobs(
+  db: Kysely<Database>,
+  q: JobListQuery,
+): Promise<{ jobs: Job[]; total: number }> {
   let base = db.selectFrom('jobs').where('tenant_id', '=', q.tenantId);
   if (q.status && q.status.length > 0) base = base.where('status', 'in', [...q.status]);
   if (q.createdAfter) base = base.where('created_at', '>=', q.createdAfter);
   if (q.createdBefore) base = base.where('created_at', '<', q.createdBefore);
   const [rows, count] = await Promise.all([
-    base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).offset(q.offset).execute(),
+    base
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(q.limit)
+      .offset(q.offset)
+      .execute(),
     base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst(),
   ]);
   return { jobs: rows.map(toJob), total: Number(count?.n ?? 0) };
 }
 
-export async function unfinishedJobs(db: Kysely<Database>): Promise<Array<{ id: string; status: JobStatus }>> {
+export async function unfinishedJobs(
+  db: Kysely<Database>,
+): Promise<Array<{ id: string; status: JobStatus }>> {
   const rows = await db
     .selectFrom('jobs')
     .select(['id', 'status'])
@@ -54,9 +65,18 @@ export async function listBatches(
 }
 
 /** Which of `ids` are batches of the job, with their status. */
-export async function batchesById(db: Kysely<Database>, jobId: string, ids: readonly number[]): Promise<Array<{ id: number; status: BatchStatus }>> {
+export async function batchesById(
+  db: Kysely<Database>,
+  jobId: string,
+  ids: readonly number[],
+): Promise<Array<{ id: number; status: BatchStatus }>> {
   if (ids.length === 0) return [];
-  const rows = await db.selectFrom('batches').select(['id', 'status']).where('job_id', '=', jobId).where('id', 'in', [...ids]).execute();
+  const rows = await db
+    .selectFrom('batches')
+    .select(['id', 'status'])
+    .where('job_id', '=', jobId)
+    .where('id', 'in', [...ids])
+    .execute();
   return rows.map((r) => ({ id: Number(r.id), status: r.status as BatchStatus }));
 }
 
@@ -73,7 +93,10 @@ export async function listRecordLogs(
   if (q.status && q.status.length > 0) base = base.where('status', 'in', [...q.status]);
   let page = base.selectAll().orderBy('id', 'desc').limit(q.limit);
   if (q.before !== undefined) page = page.where('id', '<', q.before);
-  const [rows, count] = await Promise.all([page.execute(), base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst()]);
+  const [rows, count] = await Promise.all([
+    page.execute(),
+    base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst(),
+  ]);
   return { logs: rows.map(toRecordLog), total: Number(count?.n ?? 0) };
 }
 
@@ -85,7 +108,13 @@ export async function* recordLogPages(
 ): AsyncGenerator<RecordLog[]> {
   let after = 0;
   for (;;) {
-    let page = db.selectFrom('record_logs').selectAll().where('job_id', '=', jobId).where('id', '>', after).orderBy('id').limit(q.pageSize ?? 1000);
+    let page = db
+      .selectFrom('record_logs')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(q.pageSize ?? 1000);
     if (q.status && q.status.length > 0) page = page.where('status', 'in', [...q.status]);
     const rows = await page.execute();
     if (rows.length === 0) return;
@@ -108,7 +137,11 @@ export interface JobStats {
 }
 
 /** Statistics for one tenant, or for each tenant when `tenantId` is null. */
-export async function jobStats(db: Kysely<Database>, dialect: StoreDialect, tenantId: string | null): Promise<JobStats[]> {
+export async function jobStats(
+  db: Kysely<Database>,
+  dialect: StoreDialect,
+  tenantId: string | null,
+): Promise<JobStats[]> {
   let byStatus = db
     .selectFrom('jobs')
     .select((eb) => ['tenant_id', 'status', eb.fn.countAll<number>().as('n')])
@@ -116,7 +149,11 @@ export async function jobStats(db: Kysely<Database>, dialect: StoreDialect, tena
   let rows = db
     .selectFrom('batches')
     .innerJoin('jobs', 'jobs.id', 'batches.job_id')
-    .select((eb) => ['jobs.tenant_id', eb.fn.sum<number>('batches.rows_written').as('written'), eb.fn.sum<number>('batches.rows_failed').as('failed')])
+    .select((eb) => [
+      'jobs.tenant_id',
+      eb.fn.sum<number>('batches.rows_written').as('written'),
+      eb.fn.sum<number>('batches.rows_failed').as('failed'),
+    ])
     .groupBy('jobs.tenant_id');
   const seconds =
     dialect === 'postgresql'
@@ -124,7 +161,11 @@ export async function jobStats(db: Kysely<Database>, dialect: StoreDialect, tena
       : sql<number>`(julianday(finished_at) - julianday(started_at)) * 86400.0`;
   let durations = db
     .selectFrom('jobs')
-    .select((eb) => ['tenant_id', eb.fn.avg<number>(seconds).as('avg'), eb.fn.sum<number>(seconds).as('total')])
+    .select((eb) => [
+      'tenant_id',
+      eb.fn.avg<number>(seconds).as('avg'),
+      eb.fn.sum<number>(seconds).as('total'),
+    ])
     .where('finished_at', 'is not', null)
     .where('started_at', 'is not', null)
     .where('status', 'in', ['completed', 'completed_with_errors'])
@@ -141,12 +182,21 @@ export async function jobStats(db: Kysely<Database>, dialect: StoreDialect, tena
     durations = durations.where('tenant_id', '=', tenantId);
     finishedRows = finishedRows.where('jobs.tenant_id', '=', tenantId);
   }
-  const [s, r, d, f] = await Promise.all([byStatus.execute(), rows.execute(), durations.execute(), finishedRows.execute()]);
-  const tenants = new Set<string>([...(tenantId !== null ? [tenantId] : []), ...s.map((x) => x.tenant_id)]);
+  const [s, r, d, f] = await Promise.all([
+    byStatus.execute(),
+    rows.execute(),
+    durations.execute(),
+    finishedRows.execute(),
+  ]);
+  const tenants = new Set<string>([
+    ...(tenantId !== null ? [tenantId] : []),
+    ...s.map((x) => x.tenant_id),
+  ]);
   return [...tenants].sort().map((t) => {
     const statuses: Record<string, number> = {};
     for (const x of s.filter((x) => x.tenant_id === t)) statuses[x.status] = Number(x.n);
-    const done = (statuses.completed ?? 0) + (statuses.completed_with_errors ?? 0) + (statuses.failed ?? 0);
+    const done =
+      (statuses.completed ?? 0) + (statuses.completed_with_errors ?? 0) + (statuses.failed ?? 0);
     const rr = r.find((x) => x.tenant_id === t);
     const dd = d.find((x) => x.tenant_id === t);
     const ff = f.find((x) => x.tenant_id === t);
@@ -165,7 +215,11 @@ export async function jobStats(db: Kysely<Database>, dialect: StoreDialect, tena
 }
 
 /** Rows done (written + failed) per table by batches finished since `since`: the recent rate. */
-export async function recentThroughput(db: Kysely<Database>, jobId: string, since: string): Promise<Map<string, number>> {
+export async function recentThroughput(
+  db: Kysely<Database>,
+  jobId: string,
+  since: string,
+): Promise<Map<string, number>> {
   const rows = await db
     .selectFrom('batches')
     .select((eb) => ['table_name', eb.fn.sum<number>(sql`rows_written + rows_failed`).as('rows')])

@@ -1,10 +1,24 @@
-import { Kysely, Migrator, sql, type Dialect, type Insertable, type SelectQueryBuilder } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  sql,
+  type Dialect,
+  type Insertable,
+  type SelectQueryBuilder,
+} from 'kysely';
 import { FreightError } from '../domain/errors.js';
 import type { JobStatus } from '../domain/job.js';
 import { describeConnection, parseConnectionConfig } from '../domain/connection.js';
 import { newJobId, newShortId } from '../domain/ids.js';
 import { encodeKey } from '../domain/keys.js';
-import type { Batch, Job, JobError, JobTable, JobWithSecrets, NewRecordLog } from '../domain/model.js';
+import type {
+  Batch,
+  Job,
+  JobError,
+  JobTable,
+  JobWithSecrets,
+  NewRecordLog,
+} from '../domain/model.js';
 import type { BatchCounts, BatchOutcome, ClaimLimits, TableActivity } from '../engine/ledger.js';
 import type { KeyRange } from '../engine/ports.js';
 import { CodeMigrationProvider, type StoreDialect } from './migrations/index.js';
@@ -16,7 +30,14 @@ import * as cp from './control-plane-queries.js';
 import * as jq from './job-queries.js';
 import * as wq from './webhook-queries.js';
 import type { Webhook, WebhookDelivery, WebhookEvent, WebhookKind } from '../domain/webhooks.js';
-import type { ApiKey, AuditEvent, NewAuditEvent, Role, Tenant, WorkerHeartbeat } from '../domain/access.js';
+import type {
+  ApiKey,
+  AuditEvent,
+  NewAuditEvent,
+  Role,
+  Tenant,
+  WorkerHeartbeat,
+} from '../domain/access.js';
 import type { BatchStatus, RecordStatus } from '../domain/job.js';
 import type { RecordLog } from '../domain/model.js';
 
@@ -114,7 +135,11 @@ export class KyselyStore implements MetadataStore {
   }
 
   async getJobWithSecrets(jobId: string): Promise<JobWithSecrets | null> {
-    const row = await this.db.selectFrom('jobs').selectAll().where('id', '=', jobId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('id', '=', jobId)
+      .executeTakeFirst();
     if (!row) return null;
     return {
       ...toJob(row),
@@ -124,7 +149,11 @@ export class KyselyStore implements MetadataStore {
   }
 
   async getJobStatus(jobId: string): Promise<JobStatus | null> {
-    const row = await this.db.selectFrom('jobs').select('status').where('id', '=', jobId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('jobs')
+      .select('status')
+      .where('id', '=', jobId)
+      .executeTakeFirst();
     return row ? (row.status as JobStatus) : null;
   }
 
@@ -222,7 +251,11 @@ export class KyselyStore implements MetadataStore {
       await trx
         .updateTable('job_tables')
         .set({
-          ...fromJobTable({ planCursor: progress.planCursor, plannedRows: progress.plannedRows, ...(progress.done ? { status: 'planned' as const } : {}) }),
+          ...fromJobTable({
+            planCursor: progress.planCursor,
+            plannedRows: progress.plannedRows,
+            ...(progress.done ? { status: 'planned' as const } : {}),
+          }),
           updated_at: now,
         })
         .where('job_id', '=', jobId)
@@ -232,7 +265,12 @@ export class KyselyStore implements MetadataStore {
   }
 
   /** A due retry first (it has waited), else the first pending batch — one statement, two index seeks. */
-  async claimBatch(jobId: string, workerId: string, leaseMs: number, limits: ClaimLimits = {}): Promise<Batch | null> {
+  async claimBatch(
+    jobId: string,
+    workerId: string,
+    leaseMs: number,
+    limits: ClaimLimits = {},
+  ): Promise<Batch | null> {
     const first = (db: Kysely<Database>, status: 'retrying' | 'pending', now: string) => {
       let q = db
         .selectFrom('batches')
@@ -249,12 +287,14 @@ export class KyselyStore implements MetadataStore {
       workerId,
       leaseMs,
       (db, now) =>
-        db
-          .selectNoFrom((eb) =>
-            eb.fn
-              .coalesce(eb.selectFrom(first(db, 'retrying', now).as('r')).select('r.id'), eb.selectFrom(first(db, 'pending', now).as('p')).select('p.id'))
-              .as('id'),
-          ) as unknown as SelectQueryBuilder<Database, 'batches', { id: number }>,
+        db.selectNoFrom((eb) =>
+          eb.fn
+            .coalesce(
+              eb.selectFrom(first(db, 'retrying', now).as('r')).select('r.id'),
+              eb.selectFrom(first(db, 'pending', now).as('p')).select('p.id'),
+            )
+            .as('id'),
+        ) as unknown as SelectQueryBuilder<Database, 'batches', { id: number }>,
       jobId,
       limits,
     );
@@ -262,7 +302,11 @@ export class KyselyStore implements MetadataStore {
 
   async claimBatchById(batchId: number, workerId: string, leaseMs: number): Promise<Batch | null> {
     return this.claim(workerId, leaseMs, (db) => {
-      let q = db.selectFrom('batches').select('id').where('id', '=', batchId).where('status', 'in', ['pending', 'retrying']);
+      let q = db
+        .selectFrom('batches')
+        .select('id')
+        .where('id', '=', batchId)
+        .where('status', 'in', ['pending', 'retrying']);
       if (this.dialect_ === 'postgresql') q = q.forUpdate().skipLocked();
       return q;
     });
@@ -277,7 +321,10 @@ export class KyselyStore implements MetadataStore {
   private async claim(
     workerId: string,
     leaseMs: number,
-    pick: (db: Kysely<Database>, now: string) => SelectQueryBuilder<Database, 'batches', { id: number }>,
+    pick: (
+      db: Kysely<Database>,
+      now: string,
+    ) => SelectQueryBuilder<Database, 'batches', { id: number }>,
     jobId?: string,
     limits: ClaimLimits = {},
   ): Promise<Batch | null> {
@@ -310,7 +357,10 @@ export class KyselyStore implements MetadataStore {
       .$if(Boolean(jobId && limits.onlyWhileRunning), (q) =>
         q.where(
           (eb) => {
-            let status = eb.selectFrom('jobs as cj').select('cj.status').where('cj.id', '=', jobId!);
+            let status = eb
+              .selectFrom('jobs as cj')
+              .select('cj.status')
+              .where('cj.id', '=', jobId!);
             if (this.dialect_ === 'postgresql') status = status.forShare();
             return status;
           },
@@ -326,7 +376,9 @@ export class KyselyStore implements MetadataStore {
               .innerJoin('jobs as j', 'j.id', 'r.job_id')
               .select((e) => e.fn.countAll().as('n'))
               .where('r.status', '=', 'running')
-              .where('j.tenant_id', '=', (e) => e.selectFrom('jobs as me').select('me.tenant_id').where('me.id', '=', jobId!)),
+              .where('j.tenant_id', '=', (e) =>
+                e.selectFrom('jobs as me').select('me.tenant_id').where('me.id', '=', jobId!),
+              ),
           '<',
           limits.maxRunningForTenant!,
         ),
@@ -438,7 +490,11 @@ export class KyselyStore implements MetadataStore {
     return Number(result.numUpdatedRows);
   }
 
-  async resetFailedBatches(jobId: string, batchIds: readonly number[] | null, maxRetries: number): Promise<number> {
+  async resetFailedBatches(
+    jobId: string,
+    batchIds: readonly number[] | null,
+    maxRetries: number,
+  ): Promise<number> {
     let q = this.db
       .updateTable('batches')
       .set((eb) => ({
@@ -471,13 +527,28 @@ export class KyselyStore implements MetadataStore {
     return next instanceof Date ? next.toISOString() : String(next);
   }
 
-  async acquireJobLock(jobId: string, owner: string, kind: 'plan' | 'finalize', leaseMs: number): Promise<boolean> {
+  async acquireJobLock(
+    jobId: string,
+    owner: string,
+    kind: 'plan' | 'finalize',
+    leaseMs: number,
+  ): Promise<boolean> {
     const now = nowIso();
     const result = await this.db
       .updateTable('jobs')
-      .set({ lock_owner: owner, lock_kind: kind, lock_expires_at: new Date(Date.now() + leaseMs).toISOString() })
+      .set({
+        lock_owner: owner,
+        lock_kind: kind,
+        lock_expires_at: new Date(Date.now() + leaseMs).toISOString(),
+      })
       .where('id', '=', jobId)
-      .where((eb) => eb.or([eb('lock_owner', 'is', null), eb('lock_owner', '=', owner), eb('lock_expires_at', '<', now)]))
+      .where((eb) =>
+        eb.or([
+          eb('lock_owner', 'is', null),
+          eb('lock_owner', '=', owner),
+          eb('lock_expires_at', '<', now),
+        ]),
+      )
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
@@ -495,7 +566,11 @@ export class KyselyStore implements MetadataStore {
     const [batches, warnings] = await Promise.all([
       this.db
         .selectFrom('batches')
-        .select((eb) => ['table_name', eb.fn.min('started_at').as('first'), eb.fn.max('finished_at').as('last')])
+        .select((eb) => [
+          'table_name',
+          eb.fn.min('started_at').as('first'),
+          eb.fn.max('finished_at').as('last'),
+        ])
         .where('job_id', '=', jobId)
         .groupBy('table_name')
         .execute(),
@@ -614,19 +689,31 @@ export class KyselyStore implements MetadataStore {
     return jq.unfinishedJobs(this.db);
   }
 
-  listBatches(jobId: string, query: { status?: readonly BatchStatus[]; limit: number; offset: number }): Promise<{ batches: Batch[]; total: number }> {
+  listBatches(
+    jobId: string,
+    query: { status?: readonly BatchStatus[]; limit: number; offset: number },
+  ): Promise<{ batches: Batch[]; total: number }> {
     return jq.listBatches(this.db, jobId, query);
   }
 
-  batchesById(jobId: string, ids: readonly number[]): Promise<Array<{ id: number; status: BatchStatus }>> {
+  batchesById(
+    jobId: string,
+    ids: readonly number[],
+  ): Promise<Array<{ id: number; status: BatchStatus }>> {
     return jq.batchesById(this.db, jobId, ids);
   }
 
-  listRecordLogs(jobId: string, query: { status?: readonly RecordStatus[]; limit: number; before?: number }): Promise<{ logs: RecordLog[]; total: number }> {
+  listRecordLogs(
+    jobId: string,
+    query: { status?: readonly RecordStatus[]; limit: number; before?: number },
+  ): Promise<{ logs: RecordLog[]; total: number }> {
     return jq.listRecordLogs(this.db, jobId, query);
   }
 
-  recordLogPages(jobId: string, query?: { status?: readonly RecordStatus[]; pageSize?: number }): AsyncIterable<RecordLog[]> {
+  recordLogPages(
+    jobId: string,
+    query?: { status?: readonly RecordStatus[]; pageSize?: number },
+  ): AsyncIterable<RecordLog[]> {
     return jq.recordLogPages(this.db, jobId, query);
   }
 
@@ -650,7 +737,15 @@ export class KyselyStore implements MetadataStore {
     return cp.listTenants(this.db);
   }
 
-  insertApiKey(key: { id: string; tenantId: string; role: Role; name: string; secretHash: string; createdBy: string | null; expiresAt: string | null }): Promise<ApiKey> {
+  insertApiKey(key: {
+    id: string;
+    tenantId: string;
+    role: Role;
+    name: string;
+    secretHash: string;
+    createdBy: string | null;
+    expiresAt: string | null;
+  }): Promise<ApiKey> {
     return cp.insertApiKey(this.db, key);
   }
 
@@ -678,11 +773,23 @@ export class KyselyStore implements MetadataStore {
     return cp.appendAudit(this.db, event);
   }
 
-  listAudit(query: { tenantId?: string; limit: number; before?: number; action?: string }): Promise<AuditEvent[]> {
+  listAudit(query: {
+    tenantId?: string;
+    limit: number;
+    before?: number;
+    action?: string;
+  }): Promise<AuditEvent[]> {
     return cp.listAudit(this.db, query);
   }
 
-  async createWebhook(w: { tenantId: string; url: string; kind: WebhookKind; secret: string | null; events: readonly WebhookEvent[]; description: string | null }): Promise<Webhook> {
+  async createWebhook(w: {
+    tenantId: string;
+    url: string;
+    kind: WebhookKind;
+    secret: string | null;
+    events: readonly WebhookEvent[];
+    description: string | null;
+  }): Promise<Webhook> {
     // The URL is sealed like a password: a Slack incoming-webhook URL is itself the credential.
     const hook = await wq.insertWebhook(this.db, {
       id: newShortId('wh'),
@@ -715,23 +822,49 @@ export class KyselyStore implements MetadataStore {
     return wq.deleteWebhook(this.db, id, tenantId);
   }
 
-  enqueueWebhookDeliveries(d: { tenantId: string; jobId: string; event: WebhookEvent; occurrence: string; payloadFor: (hook: Webhook) => string }): Promise<number> {
-    return wq.enqueueDeliveries(this.db, { ...d, payloadFor: (hook) => d.payloadFor(this.openHook(hook)) });
+  enqueueWebhookDeliveries(d: {
+    tenantId: string;
+    jobId: string;
+    event: WebhookEvent;
+    occurrence: string;
+    payloadFor: (hook: Webhook) => string;
+  }): Promise<number> {
+    return wq.enqueueDeliveries(this.db, {
+      ...d,
+      payloadFor: (hook) => d.payloadFor(this.openHook(hook)),
+    });
   }
 
   async claimWebhookDeliveries(owner: string, leaseMs: number, limit: number) {
     const claimed = await wq.claimDeliveries(this.db, owner, leaseMs, limit);
     return claimed.map(({ delivery, payload, webhook }) => {
       const { sealedSecret, ...hook } = webhook;
-      return { delivery, payload, webhook: this.openHook(hook), secret: sealedSecret ? this.box.open(sealedSecret) : null };
+      return {
+        delivery,
+        payload,
+        webhook: this.openHook(hook),
+        secret: sealedSecret ? this.box.open(sealedSecret) : null,
+      };
     });
   }
 
-  recordWebhookDelivery(id: number, owner: string, outcome: { status: 'delivered' | 'failed' | 'pending'; statusCode: number | null; error: string | null; nextAttemptAt?: string }): Promise<void> {
+  recordWebhookDelivery(
+    id: number,
+    owner: string,
+    outcome: {
+      status: 'delivered' | 'failed' | 'pending';
+      statusCode: number | null;
+      error: string | null;
+      nextAttemptAt?: string;
+    },
+  ): Promise<void> {
     return wq.recordDelivery(this.db, id, owner, outcome);
   }
 
-  listWebhookDeliveries(webhookId: string, query: { limit: number; before?: number }): Promise<WebhookDelivery[]> {
+  listWebhookDeliveries(
+    webhookId: string,
+    query: { limit: number; before?: number },
+  ): Promise<WebhookDelivery[]> {
     return wq.listDeliveries(this.db, webhookId, query);
   }
 
@@ -751,12 +884,18 @@ export class KyselyStore implements MetadataStore {
   async rotateSecrets(): Promise<{ jobs: number; webhooks: number }> {
     let jobs = 0;
     let webhooks = 0;
-    const jobRows = await this.db.selectFrom('jobs').select(['id', 'source_config', 'target_config']).execute();
+    const jobRows = await this.db
+      .selectFrom('jobs')
+      .select(['id', 'source_config', 'target_config'])
+      .execute();
     for (const row of jobRows) {
       if (!this.box.isStale(row.source_config) && !this.box.isStale(row.target_config)) continue;
       await this.db
         .updateTable('jobs')
-        .set({ source_config: this.box.seal(this.box.open(row.source_config)), target_config: this.box.seal(this.box.open(row.target_config)) })
+        .set({
+          source_config: this.box.seal(this.box.open(row.source_config)),
+          target_config: this.box.seal(this.box.open(row.target_config)),
+        })
         .where('id', '=', row.id)
         .execute();
       jobs++;
@@ -766,7 +905,10 @@ export class KyselyStore implements MetadataStore {
       if (!this.box.isStale(row.url) && (!row.secret || !this.box.isStale(row.secret))) continue;
       await this.db
         .updateTable('webhooks')
-        .set({ url: this.box.seal(this.box.open(row.url)), secret: row.secret ? this.box.seal(this.box.open(row.secret)) : null })
+        .set({
+          url: this.box.seal(this.box.open(row.url)),
+          secret: row.secret ? this.box.seal(this.box.open(row.secret)) : null,
+        })
         .where('id', '=', row.id)
         .execute();
       webhooks++;

@@ -13,13 +13,21 @@ import type { MetadataStore } from './store.js';
  * Opens (and migrates) the metadata store the configuration names: the SQLite file by default,
  * PostgreSQL when DATABASE_URL is a postgresql URL.
  */
-export async function openStore(config: Pick<Config, 'store' | 'home' | 'secretKey'> & { previousSecretKeys?: readonly string[] }): Promise<MetadataStore> {
-  const box = new SecretBox(resolveSecretKey(config), [...(config.previousSecretKeys ?? []), ...previousKeyFile(config)]);
+export async function openStore(
+  config: Pick<Config, 'store' | 'home' | 'secretKey'> & { previousSecretKeys?: readonly string[] },
+): Promise<MetadataStore> {
+  const box = new SecretBox(resolveSecretKey(config), [
+    ...(config.previousSecretKeys ?? []),
+    ...previousKeyFile(config),
+  ]);
   const store =
     config.store.kind === 'sqlite'
       ? new KyselyStore(createSqliteStoreDialect(config.store.path), 'sqlite', box)
       : (() => {
-          const { dialect, ensureSchema } = createPostgresStoreDialect(config.store.url, config.store.schema);
+          const { dialect, ensureSchema } = createPostgresStoreDialect(
+            config.store.url,
+            config.store.schema,
+          );
           return new KyselyStore(dialect, 'postgresql', box, ensureSchema, config.store.schema);
         })();
   try {
@@ -40,5 +48,10 @@ export async function openStore(config: Pick<Config, 'store' | 'home' | 'secretK
 function previousKeyFile(config: Pick<Config, 'home' | 'secretKey'>): string[] {
   if (config.secretKey) return [];
   const file = path.join(config.home, 'secret.key.previous');
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').map((s) => s.trim()).filter(Boolean) : [];
+  return existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 }

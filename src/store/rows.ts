@@ -1,6 +1,14 @@
 import type { Selectable, Updateable } from 'kysely';
 import type { BatchStatus, JobStatus, RecordStatus } from '../domain/job.js';
-import type { Batch, Job, JobOptions, JobTable, JobTableStatus, RecordLog, ValidationStatus } from '../domain/model.js';
+import type {
+  Batch,
+  Job,
+  JobOptions,
+  JobTable,
+  JobTableStatus,
+  RecordLog,
+  ValidationStatus,
+} from '../domain/model.js';
 import { decodeKey, encodeKey } from '../domain/keys.js';
 import type { BatchesTable, JobTablesTable, JobsTable, RecordLogsTable } from './schema.js';
 
@@ -64,7 +72,8 @@ export function fromJobTable(t: Partial<JobTable>): Updateable<JobTablesTable> {
   if (t.ordinal !== undefined) out.ordinal = t.ordinal;
   if (t.status !== undefined) out.status = t.status;
   if (t.plan !== undefined) out.plan = t.plan === null ? null : JSON.stringify(t.plan);
-  if (t.planCursor !== undefined) out.plan_cursor = t.planCursor === null ? null : encodeKey(t.planCursor);
+  if (t.planCursor !== undefined)
+    out.plan_cursor = t.planCursor === null ? null : encodeKey(t.planCursor);
   if (t.createdByJob !== undefined) out.created_by_job = t.createdByJob ? 1 : 0;
   if (t.estimatedRows !== undefined) out.estimated_rows = t.estimatedRows;
   if (t.plannedRows !== undefined) out.planned_rows = t.plannedRows;

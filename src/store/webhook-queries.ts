@@ -7,28 +7,77 @@ import type { Database } from './schema.js';
 
 export async function insertWebhook(
   db: Kysely<Database>,
-  w: { id: string; tenantId: string; url: string; kind: WebhookKind; sealedSecret: string | null; events: readonly WebhookEvent[]; description: string | null },
+  w: {
+    id: string;
+    tenantId: string;
+    url: string;
+    kind: WebhookKind;
+    sealedSecret: string | null;
+    events: readonly WebhookEvent[];
+    description: string | null;
+  },
 ): Promise<Webhook> {
-  const row = { id: w.id, tenant_id: w.tenantId, url: w.url, kind: w.kind, secret: w.sealedSecret, events: JSON.stringify(w.events), description: w.description, created_at: nowIso() };
+  const row = {
+    id: w.id,
+    tenant_id: w.tenantId,
+    url: w.url,
+    kind: w.kind,
+    secret: w.sealedSecret,
+    events: JSON.stringify(w.events),
+    description: w.description,
+    created_at: nowIso(),
+  };
   await db.insertInto('webhooks').values(row).execute();
   return toWebhook(row);
 }
 
 export async function listWebhooks(db: Kysely<Database>, tenantId: string): Promise<Webhook[]> {
-  return (await db.selectFrom('webhooks').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').execute()).map(toWebhook);
+  return (
+    await db
+      .selectFrom('webhooks')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('created_at')
+      .execute()
+  ).map(toWebhook);
 }
 
-export async function getWebhook(db: Kysely<Database>, id: string, tenantId: string): Promise<(Webhook & { sealedSecret: string | null }) | null> {
-  const row = await db.selectFrom('webhooks').selectAll().where('id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst();
+export async function getWebhook(
+  db: Kysely<Database>,
+  id: string,
+  tenantId: string,
+): Promise<(Webhook & { sealedSecret: string | null }) | null> {
+  const row = await db
+    .selectFrom('webhooks')
+    .selectAll()
+    .where('id', '=', id)
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
   return row ? { ...toWebhook(row), sealedSecret: row.secret } : null;
 }
 
-export async function deleteWebhook(db: Kysely<Database>, id: string, tenantId: string): Promise<boolean> {
-  const r = await db.deleteFrom('webhooks').where('id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst();
+export async function deleteWebhook(
+  db: Kysely<Database>,
+  id: string,
+  tenantId: string,
+): Promise<boolean> {
+  const r = await db
+    .deleteFrom('webhooks')
+    .where('id', '=', id)
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
   return Number(r.numDeletedRows) > 0;
 }
 
-function toWebhook(r: { id: string; tenant_id: string; url: string; kind: string; events: string; description: string | null; created_at: unknown }): Webhook {
+function toWebhook(r: {
+  id: string;
+  tenant_id: string;
+  url: string;
+  kind: string;
+  events: string;
+  description: string | null;
+  created_at: unknown;
+}): Webhook {
   return {
     id: r.id,
     tenantId: r.tenant_id,
@@ -43,7 +92,13 @@ function toWebhook(r: { id: string; tenant_id: string; url: string; kind: string
 /** One delivery per webhook subscribed to the event; a second call for the same outcome adds nothing. */
 export async function enqueueDeliveries(
   db: Kysely<Database>,
-  d: { tenantId: string; jobId: string; event: WebhookEvent; occurrence: string; payloadFor: (hook: Webhook) => string },
+  d: {
+    tenantId: string;
+    jobId: string;
+    event: WebhookEvent;
+    occurrence: string;
+    payloadFor: (hook: Webhook) => string;
+  },
 ): Promise<number> {
   const hooks = (await listWebhooks(db, d.tenantId)).filter((h) => h.events.includes(d.event));
   let added = 0;
@@ -70,7 +125,12 @@ export async function enqueueDeliveries(
 }
 
 /** Claims up to `limit` due deliveries for `owner` (a lease, so two processes never send one twice at once). */
-export async function claimDeliveries(db: Kysely<Database>, owner: string, leaseMs: number, limit: number) {
+export async function claimDeliveries(
+  db: Kysely<Database>,
+  owner: string,
+  leaseMs: number,
+  limit: number,
+) {
   const now = nowIso();
   const due = await db
     .selectFrom('webhook_deliveries')
@@ -85,15 +145,28 @@ export async function claimDeliveries(db: Kysely<Database>, owner: string, lease
   for (const { id } of due) {
     const row = await db
       .updateTable('webhook_deliveries')
-      .set((eb) => ({ lease_owner: owner, lease_expires_at: new Date(Date.now() + leaseMs).toISOString(), attempts: eb('attempts', '+', 1) }))
+      .set((eb) => ({
+        lease_owner: owner,
+        lease_expires_at: new Date(Date.now() + leaseMs).toISOString(),
+        attempts: eb('attempts', '+', 1),
+      }))
       .where('id', '=', id)
       .where('status', '=', 'pending')
       .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
       .returningAll()
       .executeTakeFirst();
     if (row) {
-      const hook = await db.selectFrom('webhooks').selectAll().where('id', '=', row.webhook_id).executeTakeFirst();
-      if (hook) claimed.push({ delivery: toDelivery(row), payload: row.payload, webhook: { ...toWebhook(hook), sealedSecret: hook.secret } });
+      const hook = await db
+        .selectFrom('webhooks')
+        .selectAll()
+        .where('id', '=', row.webhook_id)
+        .executeTakeFirst();
+      if (hook)
+        claimed.push({
+          delivery: toDelivery(row),
+          payload: row.payload,
+          webhook: { ...toWebhook(hook), sealedSecret: hook.secret },
+        });
     }
   }
   return claimed;
@@ -103,7 +176,12 @@ export async function recordDelivery(
   db: Kysely<Database>,
   id: number,
   owner: string,
-  outcome: { status: 'delivered' | 'failed' | 'pending'; statusCode: number | null; error: string | null; nextAttemptAt?: string },
+  outcome: {
+    status: 'delivered' | 'failed' | 'pending';
+    statusCode: number | null;
+    error: string | null;
+    nextAttemptAt?: string;
+  },
 ): Promise<void> {
   await db
     .updateTable('webhook_deliveries')
@@ -121,15 +199,33 @@ export async function recordDelivery(
     .execute();
 }
 
-export async function listDeliveries(db: Kysely<Database>, webhookId: string, q: { limit: number; before?: number }): Promise<WebhookDelivery[]> {
-  let sel = db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', webhookId).orderBy('id', 'desc').limit(q.limit);
+export async function listDeliveries(
+  db: Kysely<Database>,
+  webhookId: string,
+  q: { limit: number; before?: number },
+): Promise<WebhookDelivery[]> {
+  let sel = db
+    .selectFrom('webhook_deliveries')
+    .selectAll()
+    .where('webhook_id', '=', webhookId)
+    .orderBy('id', 'desc')
+    .limit(q.limit);
   if (q.before !== undefined) sel = sel.where('id', '<', q.before);
   return (await sel.execute()).map(toDelivery);
 }
 
 function toDelivery(r: {
-  id: number; webhook_id: string; job_id: string; event: string; status: string; attempts: number; next_attempt_at: unknown;
-  last_status_code: number | null; last_error: string | null; created_at: unknown; delivered_at: unknown;
+  id: number;
+  webhook_id: string;
+  job_id: string;
+  event: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: unknown;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: unknown;
+  delivered_at: unknown;
 }): WebhookDelivery {
   return {
     id: Number(r.id),

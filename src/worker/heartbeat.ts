@@ -8,7 +8,12 @@ import type { Worker } from './worker.js';
  * at the last interval. Beats are written one at a time, each with the state of its moment, so
  * an older state never overwrites a newer one. Returns a function that stops and deregisters it.
  */
-export function startHeartbeat(store: MetadataStore, worker: Worker, intervalMs = 5000, minSpacingMs = 1000): () => Promise<void> {
+export function startHeartbeat(
+  store: MetadataStore,
+  worker: Worker,
+  intervalMs = 5000,
+  minSpacingMs = 1000,
+): () => Promise<void> {
   let last = 0;
   let stopped = false;
   let chain: Promise<void> = Promise.resolve();
@@ -19,7 +24,14 @@ export function startHeartbeat(store: MetadataStore, worker: Worker, intervalMs 
       last = Date.now();
       const info = worker.info();
       await store
-        .heartbeat({ id: info.id, host: info.host, pid: info.pid, concurrency: info.concurrency, startedAt: info.startedAt, info: { running: info.running, lastMinute: info.lastMinute } })
+        .heartbeat({
+          id: info.id,
+          host: info.host,
+          pid: info.pid,
+          concurrency: info.concurrency,
+          startedAt: info.startedAt,
+          info: { running: info.running, lastMinute: info.lastMinute },
+        })
         .catch(() => {});
     });
   };

@@ -7,7 +7,11 @@ import type { MetadataStore } from '../store/store.js';
  * `takeOver` (the embedded server: no other worker can hold its batches) batches and locks left by
  * the previous process are released at once; otherwise they come back when their leases expire.
  */
-export async function recoverJobs(store: MetadataStore, queue: JobQueue, options: { takeOver: boolean; workerId: string }): Promise<number> {
+export async function recoverJobs(
+  store: MetadataStore,
+  queue: JobQueue,
+  options: { takeOver: boolean; workerId: string },
+): Promise<number> {
   const jobs = await store.unfinishedJobs();
   for (const { id, status } of jobs) {
     if (options.takeOver) {

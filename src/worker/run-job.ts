@@ -80,9 +80,14 @@ export async function runJob(o: RunJobOptions): Promise<JobOutcome> {
     await queue.close();
   }
   if (o.abort?.aborted) {
-    await o.ledger.transitionJob(jobId, ['pending', 'planning', 'running', 'cancelling'], 'cancelled', {
-      finishedAt: new Date().toISOString(),
-    });
+    await o.ledger.transitionJob(
+      jobId,
+      ['pending', 'planning', 'running', 'cancelling'],
+      'cancelled',
+      {
+        finishedAt: new Date().toISOString(),
+      },
+    );
   }
   const job = await o.ledger.getJobWithSecrets(jobId);
   return {

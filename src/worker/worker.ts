@@ -53,7 +53,13 @@ export interface WorkerInfo {
   readonly pid: number;
   readonly concurrency: number;
   readonly startedAt: string;
-  readonly running: ReadonlyArray<{ jobId: string; table: string; batchId: number; attempt: number; startedAt: string }>;
+  readonly running: ReadonlyArray<{
+    jobId: string;
+    table: string;
+    batchId: number;
+    attempt: number;
+    startedAt: string;
+  }>;
   /** Rows written and batches finished by this worker over the last minute. */
   readonly lastMinute: { readonly rows: number; readonly batches: number };
 }
@@ -72,7 +78,10 @@ export class Worker {
   private readonly runtimes = new Map<string, RuntimeEntry>();
   private readonly leaseMs: number;
   private readonly startedAt = new Date().toISOString();
-  private readonly current = new Map<number, { jobId: string; table: string; batchId: number; attempt: number; startedAt: string }>();
+  private readonly current = new Map<
+    number,
+    { jobId: string; table: string; batchId: number; attempt: number; startedAt: string }
+  >();
   private readonly finishedLog: Array<{ at: number; rows: number }> = [];
   private started = false;
   private readonly changeListeners = new Set<() => void>();
@@ -106,7 +115,8 @@ export class Worker {
 
   info(): WorkerInfo {
     const cutoff = Date.now() - 60_000;
-    while (this.finishedLog.length > 0 && this.finishedLog[0]!.at < cutoff) this.finishedLog.shift();
+    while (this.finishedLog.length > 0 && this.finishedLog[0]!.at < cutoff)
+      this.finishedLog.shift();
     return {
       id: this.id,
       host: hostname(),
@@ -150,7 +160,13 @@ export class Worker {
 
   private emit(jobId: string, event: JobEvent): void {
     if (event.type === 'batch-started') {
-      this.current.set(event.batchId, { jobId, table: event.table, batchId: event.batchId, attempt: event.attempt, startedAt: new Date().toISOString() });
+      this.current.set(event.batchId, {
+        jobId,
+        table: event.table,
+        batchId: event.batchId,
+        attempt: event.attempt,
+        startedAt: new Date().toISOString(),
+      });
       for (const listener of this.changeListeners) listener();
     } else if (event.type === 'batch-finished') {
       this.current.delete(event.batchId);
@@ -173,7 +189,13 @@ export class Worker {
   private acquire(jobId: string): void {
     let entry = this.runtimes.get(jobId);
     if (!entry) {
-      entry = { promise: this.openRuntime(jobId), users: 0, finished: false, idleTimer: null, idleSince: 0 };
+      entry = {
+        promise: this.openRuntime(jobId),
+        users: 0,
+        finished: false,
+        idleTimer: null,
+        idleSince: 0,
+      };
       this.runtimes.set(jobId, entry);
       entry.promise.catch(() => this.runtimes.delete(jobId));
     }
@@ -200,8 +222,11 @@ export class Worker {
   /** Closes the least recently used idle connector sets beyond `maxIdleRuntimes`. */
   private trimIdleRuntimes(): void {
     const max = Math.max(0, this.o.maxIdleRuntimes ?? this.o.concurrency);
-    const idle = [...this.runtimes].filter(([, e]) => e.users === 0).sort((a, b) => a[1].idleSince - b[1].idleSince);
-    for (const [jobId] of idle.slice(0, Math.max(0, idle.length - max))) void this.closeRuntime(jobId);
+    const idle = [...this.runtimes]
+      .filter(([, e]) => e.users === 0)
+      .sort((a, b) => a[1].idleSince - b[1].idleSince);
+    for (const [jobId] of idle.slice(0, Math.max(0, idle.length - max)))
+      void this.closeRuntime(jobId);
   }
 
   private async closeRuntime(jobId: string): Promise<void> {
@@ -222,7 +247,11 @@ export class Worker {
     const job = await this.o.ledger.getJobWithSecrets(jobId);
     if (!job) throw new FreightError('JOB_NOT_FOUND', `job ${jobId} not found`);
     const poolSize = job.options.concurrency + 2;
-    const open = async <T extends { close(): Promise<void> }>(side: 'source' | 'target', fn: () => Promise<T>, probe: (c: T) => Promise<unknown>) =>
+    const open = async <T extends { close(): Promise<void> }>(
+      side: 'source' | 'target',
+      fn: () => Promise<T>,
+      probe: (c: T) => Promise<unknown>,
+    ) =>
       withRetries(
         async () => {
           const connector = await fn();
@@ -238,20 +267,37 @@ export class Worker {
           retries: job.options.maxRetries,
           signal: this.abort.signal,
           onRetry: (e, attempt, delay) =>
-            this.emit(jobId, { type: 'log', level: 'warn', message: `${side}: ${e.message} (retry ${attempt} in ${delay} ms)` }),
+            this.emit(jobId, {
+              type: 'log',
+              level: 'warn',
+              message: `${side}: ${e.message} (retry ${attempt} in ${delay} ms)`,
+            }),
         },
       ).catch((error: unknown) => {
         const e = toFreightError(error);
         if (e.code === 'TRANSIENT' || e.code === 'DATABASE_ERROR') {
-          throw new FreightError('CONNECTION_FAILED', `cannot reach the ${side}: ${e.message}`, { cause: e });
+          throw new FreightError('CONNECTION_FAILED', `cannot reach the ${side}: ${e.message}`, {
+            cause: e,
+          });
         }
         throw e;
       });
     const guard = this.o.guard ?? unrestricted;
-    const admit = (config: typeof job.source, field: string) => guard.admit(config, { tenantId: job.tenantId, field });
-    const source = await open('source', async () => this.o.connectors.openSource(await admit(job.source, 'source_config'), { poolSize }), (s) => s.listTables(this.abort.signal));
+    const admit = (config: typeof job.source, field: string) =>
+      guard.admit(config, { tenantId: job.tenantId, field });
+    const source = await open(
+      'source',
+      async () =>
+        this.o.connectors.openSource(await admit(job.source, 'source_config'), { poolSize }),
+      (s) => s.listTables(this.abort.signal),
+    );
     try {
-      const target = await open('target', async () => this.o.connectors.openTarget(await admit(job.target, 'target_config'), { poolSize }), async () => {});
+      const target = await open(
+        'target',
+        async () =>
+          this.o.connectors.openTarget(await admit(job.target, 'target_config'), { poolSize }),
+        async () => {},
+      );
       return { job, source, target, tables: new Map() };
     } catch (error) {
       await source.close().catch(() => {});

@@ -47,7 +47,18 @@ describe.skipIf(!up)('freight migrate (the command, as a user runs it)', () => {
     const target = `${pg.url.replace(/schema=[^&]+/, `schema=${pg.name}`)}`;
     let jobId = '';
     const first = await freight(
-      ['migrate', mysql.url, target, '--tables', 'items', '--batch-size', '2000', '--concurrency', '2', '--no-progress'],
+      [
+        'migrate',
+        mysql.url,
+        target,
+        '--tables',
+        'items',
+        '--batch-size',
+        '2000',
+        '--concurrency',
+        '2',
+        '--no-progress',
+      ],
       env,
       {
         onSpawn: (child) => {
@@ -78,21 +89,40 @@ describe.skipIf(!up)('freight migrate (the command, as a user runs it)', () => {
     expect(partial).toBeGreaterThan(0);
     expect(partial).toBeLessThan(ROWS);
 
-    const resumed = await freight(['migrate', '--resume', jobId, '--json', '--verify', 'checksum'], env);
+    const resumed = await freight(
+      ['migrate', '--resume', jobId, '--json', '--verify', 'checksum'],
+      env,
+    );
     expect(resumed.code, resumed.stderr).toBe(0);
     const summary = JSON.parse(resumed.stdout);
     expect(summary.status).toBe('completed');
-    expect(summary.tables[0]).toMatchObject({ name: `${mysql.name}.items`, source_rows: ROWS, target_rows: ROWS, validation: 'passed' });
-    const check = await pg.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, sum(price)::text AS s FROM "${pg.name}".items`);
-    expect(check.rows[0]).toEqual({ n: ROWS, d: ROWS, s: String((ROWS * (ROWS + 1)) / 2 / 100) + '.00' });
+    expect(summary.tables[0]).toMatchObject({
+      name: `${mysql.name}.items`,
+      source_rows: ROWS,
+      target_rows: ROWS,
+      validation: 'passed',
+    });
+    const check = await pg.query(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, sum(price)::text AS s FROM "${pg.name}".items`,
+    );
+    expect(check.rows[0]).toEqual({
+      n: ROWS,
+      d: ROWS,
+      s: String((ROWS * (ROWS + 1)) / 2 / 100) + '.00',
+    });
     // The unique index on sku was built after the load, and the identity continues after the data.
-    const idx = await pg.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'items'`, [pg.name]);
+    const idx = await pg.query(
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'items'`,
+      [pg.name],
+    );
     expect(idx.rows.map((r) => r.indexdef).join('\n')).toMatch(/UNIQUE INDEX .* \(sku\)/);
     // Next identity = max(AUTO_INCREMENT, max(id) + 1); InnoDB reserves ids ahead for INSERT … SELECT.
     const autoInc = (await mysql.query(
       `SELECT AUTO_INCREMENT AS a FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${mysql.name}' AND TABLE_NAME = 'items'`,
     )) as Array<{ a: number }>;
-    const next = await pg.query(`INSERT INTO "${pg.name}".items (sku, price, created) VALUES ('new', 1, now()) RETURNING id`);
+    const next = await pg.query(
+      `INSERT INTO "${pg.name}".items (sku, price, created) VALUES ('new', 1, now()) RETURNING id`,
+    );
     expect(Number(next.rows[0].id)).toBe(Math.max(Number(autoInc[0]!.a), ROWS + 1));
   });
 
@@ -102,7 +132,18 @@ describe.skipIf(!up)('freight migrate (the command, as a user runs it)', () => {
     const target = pg.url.replace(/schema=[^&]+/, `schema=${schema}`);
     let killed = 0;
     const result = await freight(
-      ['migrate', mysql.url, target, '--tables', 'items', '--batch-size', '5000', '--json', '--max-retries', '5'],
+      [
+        'migrate',
+        mysql.url,
+        target,
+        '--tables',
+        'items',
+        '--batch-size',
+        '5000',
+        '--json',
+        '--max-retries',
+        '5',
+      ],
       env,
       {
         onSpawn: (child) => {
@@ -123,13 +164,25 @@ describe.skipIf(!up)('freight migrate (the command, as a user runs it)', () => {
     expect(killed).toBeGreaterThanOrEqual(1);
     expect(result.code, result.stderr + result.stdout).toBe(0);
     expect(JSON.parse(result.stdout).status).toBe('completed');
-    const check = await pg.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "${schema}".items`);
+    const check = await pg.query(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "${schema}".items`,
+    );
     expect(check.rows[0]).toEqual({ n: ROWS, d: ROWS });
   });
 
   it('prints a per-table summary like pgloader', async () => {
     const schema = `${pg.name}_sum`;
-    const r = await freight(['migrate', mysql.url, pg.url.replace(/schema=[^&]+/, `schema=${schema}`), '--tables', 'small', '--no-progress'], env);
+    const r = await freight(
+      [
+        'migrate',
+        mysql.url,
+        pg.url.replace(/schema=[^&]+/, `schema=${schema}`),
+        '--tables',
+        'small',
+        '--no-progress',
+      ],
+      env,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/table name\s+read\s+written\s+failed\s+batches\s+duration\s+rows\/s/);
     expect(r.stdout).toMatch(/\.small\s+3\s+3\s+0\s+1\s/);
@@ -137,14 +190,50 @@ describe.skipIf(!up)('freight migrate (the command, as a user runs it)', () => {
   });
 
   it.each([
-    ['an unreachable source', ['mysql://root@127.0.0.1:1/nope', 'postgresql://postgres@127.0.0.1:5432/test'], /CONNECTION_FAILED: cannot reach the source: .*ECONNREFUSED/],
-    ['a wrong password', ['mysql://root:wrong-pw-123@127.0.0.1:3306/test', 'postgresql://postgres@127.0.0.1:5432/test'], /(AUTH_FAILED|CONNECTION_FAILED).*Access denied/],
-    ['a missing database', ['mysql://root@127.0.0.1:3306/no_such_db_x', 'postgresql://postgres@127.0.0.1:5432/test'], /DATABASE_NOT_FOUND.*no_such_db_x/],
-    ['a missing table', ['MYSQL', 'postgresql://postgres@127.0.0.1:5432/test', '--tables', 'ghost'], /TABLE_NOT_FOUND: table ghost does not exist/],
-    ['a malformed URL', ['mysql:/\\bad', 'postgresql://postgres@127.0.0.1:5432/test'], /CONNECTION_CONFIG_INVALID/],
-    ['an unsupported target', ['MYSQL', 'mysql://root@127.0.0.1:3306/test'], /UNSUPPORTED: mysql cannot be a target/],
+    [
+      'an unreachable source',
+      ['mysql://root@127.0.0.1:1/nope', 'postgresql://postgres@127.0.0.1:5432/test'],
+      /CONNECTION_FAILED: cannot reach the source: .*ECONNREFUSED/,
+    ],
+    [
+      'a wrong password',
+      [
+        'mysql://root:wrong-pw-123@127.0.0.1:3306/test',
+        'postgresql://postgres@127.0.0.1:5432/test',
+      ],
+      /(AUTH_FAILED|CONNECTION_FAILED).*Access denied/,
+    ],
+    [
+      'a missing database',
+      ['mysql://root@127.0.0.1:3306/no_such_db_x', 'postgresql://postgres@127.0.0.1:5432/test'],
+      /DATABASE_NOT_FOUND.*no_such_db_x/,
+    ],
+    [
+      'a missing table',
+      ['MYSQL', 'postgresql://postgres@127.0.0.1:5432/test', '--tables', 'ghost'],
+      /TABLE_NOT_FOUND: table ghost does not exist/,
+    ],
+    [
+      'a malformed URL',
+      ['mysql:/\\bad', 'postgresql://postgres@127.0.0.1:5432/test'],
+      /CONNECTION_CONFIG_INVALID/,
+    ],
+    [
+      'an unsupported target',
+      ['MYSQL', 'mysql://root@127.0.0.1:3306/test'],
+      /UNSUPPORTED: mysql cannot be a target/,
+    ],
   ])('fails with a message naming the problem for %s', async (_what, args, message) => {
-    const r = await freight(['migrate', ...args.map((a) => (a === 'MYSQL' ? mysql.url : a)), '--no-progress', '--max-retries', '1'], env);
+    const r = await freight(
+      [
+        'migrate',
+        ...args.map((a) => (a === 'MYSQL' ? mysql.url : a)),
+        '--no-progress',
+        '--max-retries',
+        '1',
+      ],
+      env,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr + r.stdout).toMatch(message);
     expect(r.stderr).not.toMatch(/\n\s+at .*\(.*\.js:\d+:\d+\)/);

@@ -33,11 +33,25 @@ async function failure(promise: Promise<unknown>): Promise<FreightError> {
 }
 
 /** Opens a CSV source on `path` and reads its only (or named) table whole. */
-async function readAll(path: string, options: { delimiter?: string; table?: string } = {}): Promise<{ table: SourceTable; rows: Row[] }> {
-  const source = await CsvSource.open({ type: 'csv', path, ...(options.delimiter ? { delimiter: options.delimiter } : {}) });
+async function readAll(
+  path: string,
+  options: { delimiter?: string; table?: string } = {},
+): Promise<{ table: SourceTable; rows: Row[] }> {
+  const source = await CsvSource.open({
+    type: 'csv',
+    path,
+    ...(options.delimiter ? { delimiter: options.delimiter } : {}),
+  });
   const [ref] = options.table ? [{ name: options.table }] : await source.listTables();
   const table = await source.describeTable(ref!);
-  const rows = await collect(source.readRows(table, table.columns.map((c) => c.name), [], null));
+  const rows = await collect(
+    source.readRows(
+      table,
+      table.columns.map((c) => c.name),
+      [],
+      null,
+    ),
+  );
   await source.close();
   return { table, rows };
 }
@@ -56,7 +70,12 @@ describe('CSV source', () => {
     const table = await source.describeTable({ name: 'people' });
     expect(table).toEqual({
       ref: { name: 'people' },
-      columns: ['id', 'name', 'Note'].map((name) => ({ name, nativeType: 'text', type: { kind: 'text' }, nullable: true })),
+      columns: ['id', 'name', 'Note'].map((name) => ({
+        name,
+        nativeType: 'text',
+        type: { kind: 'text' },
+        nullable: true,
+      })),
       primaryKey: [],
       indexes: [],
       foreignKeys: [],
@@ -85,7 +104,11 @@ describe('CSV source', () => {
     writeFileSync(`${dir}/readme.txt`, 'not a table');
     writeFileSync(`${dir}/sub/nested.csv`, 'id\n1\n');
     const source = await CsvSource.open({ type: 'csv', path: dir });
-    expect(await source.listTables()).toEqual([{ name: '2024.items' }, { name: 'Customers' }, { name: 'orders' }]);
+    expect(await source.listTables()).toEqual([
+      { name: '2024.items' },
+      { name: 'Customers' },
+      { name: 'orders' },
+    ]);
     const customers = await source.describeTable({ name: 'Customers' });
     expect(await source.countRows(customers)).toBe(2);
     expect(await source.countRows(await source.describeTable({ name: '2024.items' }))).toBe(0);
@@ -122,32 +145,72 @@ describe('CSV source', () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
-    const pieces = ['', '""', 'a', '"a""b"', '"x,y"', '"x;y"', '"line\nbreak"', '"\r\n"', '""""', 'é', '" "', '"\t"'];
+    const pieces = [
+      '',
+      '""',
+      'a',
+      '"a""b"',
+      '"x,y"',
+      '"x;y"',
+      '"line\nbreak"',
+      '"\r\n"',
+      '""""',
+      'é',
+      '" "',
+      '"\t"',
+    ];
     for (let round = 0; round < 40; round++) {
       const delimiter = [',', ';', '\t'][round % 3]!;
       const eol = round % 2 === 0 ? '\n' : '\r\n';
       const columns = 1 + (round % 4);
       const lines = [Array.from({ length: columns }, (_, i) => `c${i}`).join(delimiter)];
-      for (let r = 0; r < 30; r++) lines.push(Array.from({ length: columns }, () => pieces[random(pieces.length)]!).join(delimiter));
+      for (let r = 0; r < 30; r++)
+        lines.push(
+          Array.from({ length: columns }, () => pieces[random(pieces.length)]!).join(delimiter),
+        );
       const text = `${round % 5 === 0 ? '\uFEFF' : ''}${lines.join(eol)}${eol}`;
       const file = tmp.file(`fuzz-${round}.csv`);
       writeFileSync(file, text);
       const expected = await new Promise<unknown[]>((resolve, reject) =>
         parse(
           text,
-          { bom: true, delimiter, skip_empty_lines: columns > 1, cast: (v, c) => (c.quoting ? v : v === '' ? null : v) },
+          {
+            bom: true,
+            delimiter,
+            skip_empty_lines: columns > 1,
+            cast: (v, c) => (c.quoting ? v : v === '' ? null : v),
+          },
           (error, records) => (error ? reject(error) : resolve(records.slice(1))),
         ),
       );
-      expect({ round, rows: (await readAll(file, { delimiter })).rows }).toEqual({ round, rows: expected });
+      expect({ round, rows: (await readAll(file, { delimiter })).rows }).toEqual({
+        round,
+        rows: expected,
+      });
     }
   });
 
   it('keeps embedded newlines, quotes, delimiters, tabs, backslashes, COPY markers and emoji exactly', async () => {
-    const values = ['line 1\nline 2', 'say "hi"', 'a,b', 'tab\there', 'C:\\path\\N', '\\N', '\\.', '😀 ünïcødé', ' padded ', "'single'"];
+    const values = [
+      'line 1\nline 2',
+      'say "hi"',
+      'a,b',
+      'tab\there',
+      'C:\\path\\N',
+      '\\N',
+      '\\.',
+      '😀 ünïcødé',
+      ' padded ',
+      "'single'",
+    ];
     const quote = (v: string) => `"${v.replaceAll('"', '""')}"`;
-    writeFileSync(tmp.file('tricky.csv'), `n,v\n${values.map((v, i) => `${i},${quote(v)}`).join('\n')}\n`);
-    expect((await readAll(tmp.file('tricky.csv'))).rows).toEqual(values.map((v, i) => [String(i), v]));
+    writeFileSync(
+      tmp.file('tricky.csv'),
+      `n,v\n${values.map((v, i) => `${i},${quote(v)}`).join('\n')}\n`,
+    );
+    expect((await readAll(tmp.file('tricky.csv'))).rows).toEqual(
+      values.map((v, i) => [String(i), v]),
+    );
     // Unquoted fields keep backslashes and inner spaces too.
     writeFileSync(tmp.file('bare.csv'), 'a,b\nC:\\x\\N, two words \n');
     expect((await readAll(tmp.file('bare.csv'))).rows).toEqual([['C:\\x\\N', ' two words ']]);
@@ -167,7 +230,9 @@ describe('CSV source', () => {
     writeFileSync(tmp.file('semi.csv'), 'a;b\n1,5;x\n');
     expect((await readAll(tmp.file('semi.csv'), { delimiter: ';' })).rows).toEqual([['1,5', 'x']]);
     writeFileSync(tmp.file('tabs.tsv'), 'a\tb\n1\t"x\ty"\n');
-    expect((await readAll(tmp.file('tabs.tsv'), { delimiter: '\t' })).rows).toEqual([['1', 'x\ty']]);
+    expect((await readAll(tmp.file('tabs.tsv'), { delimiter: '\t' })).rows).toEqual([
+      ['1', 'x\ty'],
+    ]);
   });
 
   it('skips blank lines in files of several columns, and reads them as NULL in a one-column file', async () => {
@@ -186,7 +251,9 @@ describe('CSV source', () => {
     expect(e.code).toBe('SCHEMA_CONFLICT');
     expect(e.message).toMatch(/ragged\.csv: line 5: .*expect 2, got 1/);
     const source = await CsvSource.open({ type: 'csv', path: tmp.file('ragged.csv') });
-    expect((await failure(source.countRows(await source.describeTable({ name: 'ragged' })))).code).toBe('SCHEMA_CONFLICT');
+    expect(
+      (await failure(source.countRows(await source.describeTable({ name: 'ragged' })))).code,
+    ).toBe('SCHEMA_CONFLICT');
   });
 
   it('reports an unclosed quote and invalid UTF-8 as SCHEMA_CONFLICT naming the line', async () => {
@@ -194,7 +261,10 @@ describe('CSV source', () => {
     const unclosed = await failure(readAll(tmp.file('unclosed.csv')));
     expect(unclosed.code).toBe('SCHEMA_CONFLICT');
     expect(unclosed.message).toMatch(/line \d+: Quote Not Closed/);
-    writeFileSync(tmp.file('latin1.csv'), Buffer.concat([Buffer.from('a,b\n1,ok\n2,caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+    writeFileSync(
+      tmp.file('latin1.csv'),
+      Buffer.concat([Buffer.from('a,b\n1,ok\n2,caf'), Buffer.from([0xe9]), Buffer.from('\n')]),
+    );
     const latin1 = await failure(readAll(tmp.file('latin1.csv')));
     expect(latin1.code).toBe('SCHEMA_CONFLICT');
     expect(latin1.message).toContain('latin1.csv: line 3: not valid UTF-8');
@@ -302,10 +372,15 @@ describe.skipIf(!pgUp)('CSV → PostgreSQL through the engine', () => {
   beforeAll(async () => {
     pg = await createPgSchema('csvdst');
     const cell = (v: string | null) => (v === null ? '' : `"${v.replaceAll('"', '""')}"`);
-    writeFileSync(tmp.file('Contacts.csv'), `\uFEFFn,Label,value\r\n${values.map(([a, b], i) => `${i + 1},${cell(a)},${cell(b)}`).join('\r\n')}\r\n`);
+    writeFileSync(
+      tmp.file('Contacts.csv'),
+      `\uFEFFn,Label,value\r\n${values.map(([a, b], i) => `${i + 1},${cell(a)},${cell(b)}`).join('\r\n')}\r\n`,
+    );
     writeFileSync(tmp.file('empty.csv'), 'only_header\n');
     const source: CsvConfig = { type: 'csv', path: tmp.dir };
-    result = await runConnectorJob(source, parseConnectionUrl(pg.url), (c) => CsvSource.open(c as CsvConfig));
+    result = await runConnectorJob(source, parseConnectionUrl(pg.url), (c) =>
+      CsvSource.open(c as CsvConfig),
+    );
   });
 
   afterAll(async () => {
@@ -330,15 +405,23 @@ describe.skipIf(!pgUp)('CSV → PostgreSQL through the engine', () => {
         WHERE attrelid = $1::regclass AND attnum > 0 ORDER BY attnum`,
       [`"${pg.name}".contacts`],
     );
-    expect(types.rows).toEqual(['n', 'label', 'value'].map((attname) => ({ attname, type: 'text', attnotnull: false })));
+    expect(types.rows).toEqual(
+      ['n', 'label', 'value'].map((attname) => ({ attname, type: 'text', attnotnull: false })),
+    );
     const rows = await pg.query(`SELECT label, value FROM "${pg.name}".contacts ORDER BY n::int`);
     expect(rows.rows.map((r) => [r.label, r.value])).toEqual(values);
     expect((await pg.query(`SELECT count(*)::int AS n FROM "${pg.name}".empty`)).rows[0].n).toBe(0);
   });
 
   it('is unaffected by a second run into the existing tables (the file is reloaded atomically)', async () => {
-    const again = await runConnectorJob({ type: 'csv', path: tmp.dir }, parseConnectionUrl(pg.url), (c) => CsvSource.open(c as CsvConfig));
+    const again = await runConnectorJob(
+      { type: 'csv', path: tmp.dir },
+      parseConnectionUrl(pg.url),
+      (c) => CsvSource.open(c as CsvConfig),
+    );
     expect(again.outcome.status).toBe('completed');
-    expect((await pg.query(`SELECT count(*)::int AS n FROM "${pg.name}".contacts`)).rows[0].n).toBe(values.length);
+    expect((await pg.query(`SELECT count(*)::int AS n FROM "${pg.name}".contacts`)).rows[0].n).toBe(
+      values.length,
+    );
   });
 });

@@ -116,7 +116,16 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
   it('lists base and partitioned tables of the schema, not partitions or views', async () => {
     expect(source.caps).toEqual({ dialect: 'postgresql', keysetReads: true });
     const names = (await source.listTables()).map((t) => t.name);
-    expect(names).toEqual(['base', 'big_keys', 'clock', 'dec_keys', 'derived', 'events', 'everything', 'parent']);
+    expect(names).toEqual([
+      'base',
+      'big_keys',
+      'clock',
+      'dec_keys',
+      'derived',
+      'events',
+      'everything',
+      'parent',
+    ]);
     expect((await source.listTables())[0]).toEqual({ schema: pg.name, name: 'base' });
   });
 
@@ -125,11 +134,54 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
     const col = (name: string): SourceColumn => t.columns.find((c) => c.name === name)!;
     expect(t.ref).toEqual({ schema: pg.name, name: 'everything' });
     expect(t.columns.map((c) => c.name)).toEqual([
-      'id', 'serial_no', 'b', 'i2', 'i4', 'i8', 'num', 'r', 'd', 't', 'vc', 'ch', 'bin', 'dt', 'ts', 'tstz', 'tm', 'iv',
-      'js', 'jb', 'u', 'ip', 'arr', 'm', 'qty', 'price', 'created', 'note', 'neg', 'hashed', 'total', 'p_code', 'p_n',
+      'id',
+      'serial_no',
+      'b',
+      'i2',
+      'i4',
+      'i8',
+      'num',
+      'r',
+      'd',
+      't',
+      'vc',
+      'ch',
+      'bin',
+      'dt',
+      'ts',
+      'tstz',
+      'tm',
+      'iv',
+      'js',
+      'jb',
+      'u',
+      'ip',
+      'arr',
+      'm',
+      'qty',
+      'price',
+      'created',
+      'note',
+      'neg',
+      'hashed',
+      'total',
+      'p_code',
+      'p_n',
     ]);
-    expect(col('id')).toEqual({ name: 'id', nativeType: 'bigint', type: { kind: 'integer', bytes: 8, unsigned: false }, nullable: false, autoIncrement: true });
-    expect(col('serial_no')).toEqual({ name: 'serial_no', nativeType: 'integer', type: { kind: 'integer', bytes: 4, unsigned: false }, nullable: false, autoIncrement: true });
+    expect(col('id')).toEqual({
+      name: 'id',
+      nativeType: 'bigint',
+      type: { kind: 'integer', bytes: 8, unsigned: false },
+      nullable: false,
+      autoIncrement: true,
+    });
+    expect(col('serial_no')).toEqual({
+      name: 'serial_no',
+      nativeType: 'integer',
+      type: { kind: 'integer', bytes: 4, unsigned: false },
+      nullable: false,
+      autoIncrement: true,
+    });
     const types = Object.fromEntries(t.columns.map((c) => [c.name, c.type]));
     expect(types).toMatchObject({
       b: { kind: 'boolean' },
@@ -163,7 +215,10 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
     expect(col('note').default).toEqual({ kind: 'literal', value: "it's" });
     expect(col('neg').default).toEqual({ kind: 'literal', value: '-1' });
     expect(col('hashed').default).toEqual({ kind: 'expression', sql: "md5('x'::text)" });
-    expect(col('total').generated).toEqual({ expression: '((qty)::numeric * price)', stored: true });
+    expect(col('total').generated).toEqual({
+      expression: '((qty)::numeric * price)',
+      stored: true,
+    });
     expect(col('total').default).toBeUndefined();
   });
 
@@ -171,8 +226,18 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
     const t = await table('everything');
     expect(t.primaryKey).toEqual(['id']);
     const byName = Object.fromEntries(t.indexes.map((i) => [i.name, i]));
-    expect(Object.keys(byName).sort()).toEqual(['everything_lower_t', 'everything_partial', 'everything_ts_desc', 'everything_u_key']);
-    expect(byName.everything_u_key).toEqual({ name: 'everything_u_key', unique: true, kind: 'btree', columns: [{ name: 'u' }] });
+    expect(Object.keys(byName).sort()).toEqual([
+      'everything_lower_t',
+      'everything_partial',
+      'everything_ts_desc',
+      'everything_u_key',
+    ]);
+    expect(byName.everything_u_key).toEqual({
+      name: 'everything_u_key',
+      unique: true,
+      kind: 'btree',
+      columns: [{ name: 'u' }],
+    });
     expect(byName.everything_ts_desc).toEqual({
       name: 'everything_ts_desc',
       unique: false,
@@ -271,12 +336,23 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
       price: null,
       p_code: null,
     });
-    expect(third).toMatchObject({ b: null, i8: null, r: null, d: -Infinity, bin: null, tstz: null, m: null, qty: 7 });
+    expect(third).toMatchObject({
+      b: null,
+      i8: null,
+      r: null,
+      d: -Infinity,
+      bin: null,
+      tstz: null,
+      m: null,
+      qty: 7,
+    });
   });
 
   it('scans composite keys in the database’s own order, resuming strictly after a key', async () => {
     const t = await table('parent');
-    const expected = (await pg.query('SELECT code, n FROM parent ORDER BY code, n')).rows.map((r) => [r.code, r.n]);
+    const expected = (await pg.query('SELECT code, n FROM parent ORDER BY code, n')).rows.map(
+      (r) => [r.code, r.n],
+    );
     const keys = await collect(source.scanKeys(t, ['code', 'n'], null));
     expect(keys).toEqual(expected);
     const after = expected[2]!;
@@ -290,14 +366,24 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
     const hi = keys[4]!;
     const rows = await collect(source.readRows(t, ['code', 'n'], ['code', 'n'], { lo, hi }));
     expect(rows).toEqual(keys.slice(1, 4));
-    expect(await collect(source.readRows(t, ['n'], ['code', 'n'], { lo: null, hi: lo }))).toEqual([[keys[0]![1]]]);
-    expect(await collect(source.readRows(t, ['code', 'n'], ['code', 'n'], { lo: hi, hi: null }))).toEqual(keys.slice(4));
+    expect(await collect(source.readRows(t, ['n'], ['code', 'n'], { lo: null, hi: lo }))).toEqual([
+      [keys[0]![1]],
+    ]);
+    expect(
+      await collect(source.readRows(t, ['code', 'n'], ['code', 'n'], { lo: hi, hi: null })),
+    ).toEqual(keys.slice(4));
   });
 
   it('keeps int8 and numeric keys as strings and passes them as parameters without losing digits', async () => {
     const big = await table('big_keys');
     const keys = await collect(source.scanKeys(big, ['k'], null));
-    expect(keys).toEqual([['-9223372036854775808'], ['-1'], ['0'], ['9007199254740993'], ['9223372036854775807']]);
+    expect(keys).toEqual([
+      ['-9223372036854775808'],
+      ['-1'],
+      ['0'],
+      ['9007199254740993'],
+      ['9223372036854775807'],
+    ]);
     const range = { lo: ['-9223372036854775808'], hi: ['9223372036854775807'] } as const;
     expect(await collect(source.readRows(big, ['k', 'v'], ['k'], range))).toEqual([
       ['-9223372036854775808', 'min'],
@@ -305,14 +391,24 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
       ['0', 'zero'],
       ['9007199254740993', '2^53+1'],
     ]);
-    expect(await collect(source.readRows(big, ['v'], ['k'], { lo: ['9007199254740993'], hi: null }))).toEqual([['2^53+1'], ['max']]);
-    expect(await collect(source.scanKeys(big, ['k'], ['9007199254740993']))).toEqual([['9223372036854775807']]);
-    const dec = await table('dec_keys');
-    expect(await collect(source.readRows(dec, ['k'], ['k'], { lo: ['0'], hi: ['12345678901234567890123456789012345678'] }))).toEqual([['0']]);
-    expect(await collect(source.scanKeys(dec, ['k'], ['-99999999999999999999999999999999999999']))).toEqual([
-      ['0'],
-      ['12345678901234567890123456789012345678'],
+    expect(
+      await collect(source.readRows(big, ['v'], ['k'], { lo: ['9007199254740993'], hi: null })),
+    ).toEqual([['2^53+1'], ['max']]);
+    expect(await collect(source.scanKeys(big, ['k'], ['9007199254740993']))).toEqual([
+      ['9223372036854775807'],
     ]);
+    const dec = await table('dec_keys');
+    expect(
+      await collect(
+        source.readRows(dec, ['k'], ['k'], {
+          lo: ['0'],
+          hi: ['12345678901234567890123456789012345678'],
+        }),
+      ),
+    ).toEqual([['0']]);
+    expect(
+      await collect(source.scanKeys(dec, ['k'], ['-99999999999999999999999999999999999999'])),
+    ).toEqual([['0'], ['12345678901234567890123456789012345678']]);
   });
 
   it('reads a partitioned table through its parent, and an inheritance parent without its children', async () => {
@@ -343,17 +439,28 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
     ]);
     expect(results).toEqual([true, true, true, '3']);
     const big = await table('big_keys');
-    expect(await source.probe(big, [{ kind: 'max', column: 'k' }, { kind: 'has-empty', column: 'v' }])).toEqual([
-      '9223372036854775807',
-      false,
-    ]);
+    expect(
+      await source.probe(big, [
+        { kind: 'max', column: 'k' },
+        { kind: 'has-empty', column: 'v' },
+      ]),
+    ).toEqual(['9223372036854775807', false]);
     await pg.query(`UPDATE clock SET tm = '12:00:00' WHERE id = 1`);
-    expect(await source.probe(clock, [{ kind: 'outside-day', column: 'tm' }, { kind: 'only-01', column: 'id' }])).toEqual([false, false]);
+    expect(
+      await source.probe(clock, [
+        { kind: 'outside-day', column: 'tm' },
+        { kind: 'only-01', column: 'id' },
+      ]),
+    ).toEqual([false, false]);
   });
 
   it('quotes mixed-case and reserved names everywhere', async () => {
-    await pg.query(`CREATE TABLE "Order Items" ("Id" serial PRIMARY KEY, "select" text DEFAULT 'it''s ''quoted''', "Qty" int)`);
-    await pg.query(`INSERT INTO "Order Items" ("select", "Qty") VALUES ('a', 1), ('b', 2), ('c', 3)`);
+    await pg.query(
+      `CREATE TABLE "Order Items" ("Id" serial PRIMARY KEY, "select" text DEFAULT 'it''s ''quoted''', "Qty" int)`,
+    );
+    await pg.query(
+      `INSERT INTO "Order Items" ("select", "Qty") VALUES ('a', 1), ('b', 2), ('c', 3)`,
+    );
     expect((await source.listTables()).map((t) => t.name)).toContain('Order Items');
     const t = await table('Order Items');
     expect(t.primaryKey).toEqual(['Id']);
@@ -364,22 +471,35 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
     ]);
     expect(t.autoIncrementNext).toBe('4');
     expect(await collect(source.scanKeys(t, ['Id'], [1]))).toEqual([[2], [3]]);
-    expect(await collect(source.readRows(t, ['select', 'Qty'], ['Id'], { lo: [2], hi: null }))).toEqual([
+    expect(
+      await collect(source.readRows(t, ['select', 'Qty'], ['Id'], { lo: [2], hi: null })),
+    ).toEqual([
       ['b', 2],
       ['c', 3],
     ]);
     expect(await source.probe(t, [{ kind: 'max', column: 'Qty' }])).toEqual(['3']);
-    expect((await table('parent')).columns.find((c) => c.name === 'label')!.default).toEqual({ kind: 'literal', value: 'none' });
+    expect((await table('parent')).columns.find((c) => c.name === 'label')!.default).toEqual({
+      kind: 'literal',
+      value: 'none',
+    });
   });
 
   it('stops a read when its signal aborts, and the pool stays usable', async () => {
-    await pg.query('CREATE TABLE many AS SELECT g AS id, repeat(\'x\', 100) AS pad FROM generate_series(1, 50000) g');
+    await pg.query(
+      "CREATE TABLE many AS SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, 50000) g",
+    );
     await pg.query('ALTER TABLE many ADD PRIMARY KEY (id)');
     const many = await table('many');
     const controller = new AbortController();
     let chunks = 0;
     const reading = (async () => {
-      for await (const _chunk of source.readRows(many, ['id', 'pad'], ['id'], null, controller.signal)) {
+      for await (const _chunk of source.readRows(
+        many,
+        ['id', 'pad'],
+        ['id'],
+        null,
+        controller.signal,
+      )) {
         chunks++;
         controller.abort();
       }
@@ -399,7 +519,12 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
       await blocker.query(`LOCK TABLE "${pg.name}".many IN ACCESS EXCLUSIVE MODE`);
       const waiting = async () =>
         Number(
-          (await pg.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0`, [`"${pg.name}"."many"`])).rows[0].n,
+          (
+            await pg.query(
+              `SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0`,
+              [`"${pg.name}"."many"`],
+            )
+          ).rows[0].n,
         );
       for (const read of [
         (signal: AbortSignal) => source.countRows(many, signal),
@@ -440,7 +565,9 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
   it('fails to open with a transient connection error naming the server for a wrong port', async () => {
     const e = await failure(PostgresSource.open({ ...config, port: 1 }));
     expect(e.code).toBe('TRANSIENT');
-    expect(e.message).toMatch(/^cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:1\/test.*ECONNREFUSED/);
+    expect(e.message).toMatch(
+      /^cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:1\/test.*ECONNREFUSED/,
+    );
     expect(e.message).not.toMatch(/\n\s+at /);
   });
 
@@ -448,7 +575,9 @@ describe.skipIf(!pgUp)('PostgreSQL source', () => {
     const t = await table('everything');
     const keys: KeyTuple[] = await collect(source.scanKeys(t, ['id'], null));
     expect(keys).toEqual([['1'], ['2'], ['3']]);
-    expect(await collect(source.readRows(t, ['id', 'm'], ['id'], { lo: keys[1]!, hi: keys[2]! }))).toEqual([['2', 'sad']]);
+    expect(
+      await collect(source.readRows(t, ['id', 'm'], ['id'], { lo: keys[1]!, hi: keys[2]! })),
+    ).toEqual([['2', 'sad']]);
   });
 });
 
@@ -502,9 +631,11 @@ describe.skipIf(!pgUp)('PostgreSQL → PostgreSQL through the engine', () => {
 
   /** Every row of a table as PostgreSQL's text of the listed columns, in key order. */
   const rowsText = async (db: typeof src, tableName: string, columns: string[], order: string[]) =>
-    (await db.query(`SELECT row(${columns.join(', ')})::text AS r FROM "${db.name}".${tableName} ORDER BY ${order.join(', ')}`)).rows.map(
-      (r) => r.r as string,
-    );
+    (
+      await db.query(
+        `SELECT row(${columns.join(', ')})::text AS r FROM "${db.name}".${tableName} ORDER BY ${order.join(', ')}`,
+      )
+    ).rows.map((r) => r.r as string);
 
   beforeAll(async () => {
     src = await createPgSchema('pgsrc');
@@ -527,7 +658,10 @@ describe.skipIf(!pgUp)('PostgreSQL → PostgreSQL through the engine', () => {
     expect(result.outcome.error).toBeNull();
     expect(result.outcome.status).toBe('completed');
     expect(result.tables.map((t) => [t.name, t.validation])).toEqual(
-      ['big_keys', 'events', 'everything', 'no_key', 'parent'].map((name) => [`${src.name}.${name}`, 'passed']),
+      ['big_keys', 'events', 'everything', 'no_key', 'parent'].map((name) => [
+        `${src.name}.${name}`,
+        'passed',
+      ]),
     );
   });
 
@@ -535,8 +669,37 @@ describe.skipIf(!pgUp)('PostgreSQL → PostgreSQL through the engine', () => {
     const cases: Array<[string, string[], string[]]> = [
       [
         'everything',
-        ['id', 'serial_no', 'b', 'i2', 'i4', 'i8', 'num', 'r', 'd', 't', 'vc', 'ch', 'bin', 'dt', 'ts', 'tstz', 'tm', 'iv',
-          'js::text', 'jb', 'u', 'ip', 'arr', 'm::text', 'qty', 'created', 'twice', 'p_code', 'p_n'],
+        [
+          'id',
+          'serial_no',
+          'b',
+          'i2',
+          'i4',
+          'i8',
+          'num',
+          'r',
+          'd',
+          't',
+          'vc',
+          'ch',
+          'bin',
+          'dt',
+          'ts',
+          'tstz',
+          'tm',
+          'iv',
+          'js::text',
+          'jb',
+          'u',
+          'ip',
+          'arr',
+          'm::text',
+          'qty',
+          'created',
+          'twice',
+          'p_code',
+          'p_n',
+        ],
         ['id'],
       ],
       ['parent', ['code', 'n', 'label'], ['code', 'n']],
@@ -547,27 +710,38 @@ describe.skipIf(!pgUp)('PostgreSQL → PostgreSQL through the engine', () => {
     for (const [name, columns, order] of cases) {
       const expected = await rowsText(src, name, columns, order);
       expect(expected.length).toBeGreaterThan(0);
-      expect({ table: name, rows: await rowsText(dst, name, columns, order) }).toEqual({ table: name, rows: expected });
+      expect({ table: name, rows: await rowsText(dst, name, columns, order) }).toEqual({
+        table: name,
+        rows: expected,
+      });
     }
   });
 
   it('recreates keys, indexes, foreign keys, the generated column and the identity counter', async () => {
-    const indexes = (await dst.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'everything'`, [dst.name])).rows.map(
-      (r) => String(r.indexdef).replace(`${dst.name}.`, ''),
-    );
+    const indexes = (
+      await dst.query(
+        `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'everything'`,
+        [dst.name],
+      )
+    ).rows.map((r) => String(r.indexdef).replace(`${dst.name}.`, ''));
     expect(indexes.sort()).toEqual([
       'CREATE INDEX everything_everything_ts_desc ON everything USING btree (ts DESC, id)',
       'CREATE UNIQUE INDEX everything_everything_u_key ON everything USING btree (u)',
       'CREATE UNIQUE INDEX everything_pkey ON everything USING btree (id)',
     ]);
-    const fks = await dst.query(`SELECT count(*)::int AS n FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::regclass`, [`"${dst.name}".everything`]);
+    const fks = await dst.query(
+      `SELECT count(*)::int AS n FROM pg_constraint WHERE contype = 'f' AND conrelid = $1::regclass`,
+      [`"${dst.name}".everything`],
+    );
     expect(fks.rows[0].n).toBe(1);
     const generated = await dst.query(
       `SELECT attgenerated FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'twice'`,
       [`"${dst.name}".everything`],
     );
     expect(generated.rows[0].attgenerated).toBe('s');
-    const inserted = await dst.query(`INSERT INTO "${dst.name}".everything (qty) VALUES (1) RETURNING id, twice`);
+    const inserted = await dst.query(
+      `INSERT INTO "${dst.name}".everything (qty) VALUES (1) RETURNING id, twice`,
+    );
     expect(inserted.rows[0]).toEqual({ id: '24', twice: 2 });
   });
 });

@@ -17,8 +17,22 @@ const pgUp = await hasService('postgres');
 
 function plan(schema: string): TablePlan {
   const columns: ColumnPlan[] = [
-    { name: 'id', source: 'id', sourceType: { kind: 'integer', bytes: 4, unsigned: false }, nativeType: 'int', type: { kind: 'int32' }, nullable: false },
-    { name: 'name', source: 'name', sourceType: { kind: 'text' }, nativeType: 'text', type: { kind: 'text' }, nullable: true },
+    {
+      name: 'id',
+      source: 'id',
+      sourceType: { kind: 'integer', bytes: 4, unsigned: false },
+      nativeType: 'int',
+      type: { kind: 'int32' },
+      nullable: false,
+    },
+    {
+      name: 'name',
+      source: 'name',
+      sourceType: { kind: 'text' },
+      nativeType: 'text',
+      type: { kind: 'text' },
+      nullable: true,
+    },
   ];
   return {
     source: { name: 'items' },
@@ -37,9 +51,15 @@ function plan(schema: string): TablePlan {
 }
 
 /** The backend pid serving a writer's connection (found by the client's local port). */
-async function backendOf(writer: BatchWriter, query: (sql: string, params?: unknown[]) => Promise<{ rows: any[] }>): Promise<number> {
+async function backendOf(
+  writer: BatchWriter,
+  query: (sql: string, params?: unknown[]) => Promise<{ rows: any[] }>,
+): Promise<number> {
   const port = (writer as any).client.connection.stream.localPort as number;
-  const { rows } = await query(`SELECT pid FROM pg_stat_activity WHERE client_port = $1 AND application_name = 'freight'`, [port]);
+  const { rows } = await query(
+    `SELECT pid FROM pg_stat_activity WHERE client_port = $1 AND application_name = 'freight'`,
+    [port],
+  );
   expect(rows, `the backend of local port ${port}`).toHaveLength(1);
   return rows[0].pid as number;
 }
@@ -51,7 +71,10 @@ describe.skipIf(!pgUp)('PostgreSQL target: a batch whose connection is terminate
 
   beforeAll(async () => {
     pg = await createPgSchema('fpgt');
-    target = await PostgresTarget.open(parseConnectionUrl(pg.url) as Parameters<typeof PostgresTarget.open>[0], { poolSize: 2 });
+    target = await PostgresTarget.open(
+      parseConnectionUrl(pg.url) as Parameters<typeof PostgresTarget.open>[0],
+      { poolSize: 2 },
+    );
     table = plan(pg.name);
     await target.createTable(table);
   });
@@ -60,7 +83,8 @@ describe.skipIf(!pgUp)('PostgreSQL target: a batch whose connection is terminate
     await pg?.drop();
   });
 
-  const rows = (from: number, n: number) => Array.from({ length: n }, (_, i) => [from + i, `row ${from + i}`]);
+  const rows = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => [from + i, `row ${from + i}`]);
 
   it('before the COPY starts (the server never accepts it): a transient error, not a hang', async () => {
     const writer = await target.openBatch(table);
@@ -107,7 +131,10 @@ describe.skipIf(!pgUp)('PostgreSQL target: a batch whose connection is terminate
     })();
     await expect(writer.writeStream(chunks)).rejects.toThrow(/the source went away/);
     await writer.rollback();
-    expect((await pg.query(`SELECT count(*)::int AS n FROM "${pg.name}".items WHERE id >= 50000`)).rows[0].n).toBe(0);
+    expect(
+      (await pg.query(`SELECT count(*)::int AS n FROM "${pg.name}".items WHERE id >= 50000`))
+        .rows[0].n,
+    ).toBe(0);
   }, 15_000);
 
   it('afterwards the pool serves working connections: a batch commits', async () => {

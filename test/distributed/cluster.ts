@@ -18,12 +18,18 @@ const ADMIN_KEY = 'test-admin-key-distributed-0123456789';
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 100): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => Promise<T> | T,
+  timeoutMs: number,
+  what: string,
+  everyMs = 100,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
 }
@@ -73,7 +79,11 @@ export class Proc {
 }
 
 export interface Http {
-  (method: string, url: string, options?: { body?: unknown; key?: string; tenant?: string }): Promise<{ status: number; json: any; text: string }>;
+  (
+    method: string,
+    url: string,
+    options?: { body?: unknown; key?: string; tenant?: string },
+  ): Promise<{ status: number; json: any; text: string }>;
 }
 
 export interface Cluster {
@@ -91,8 +101,11 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(options: { env?: Record<string, string> } = {}): Promise<Cluster> {
-  if (!existsSync(path.join(REPO, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+export async function startCluster(
+  options: { env?: Record<string, string> } = {},
+): Promise<Cluster> {
+  if (!existsSync(path.join(REPO, 'dist/cli/main.js')))
+    throw new Error('dist/ is missing: run `npm run build` first');
   const schema = uniqueName('fdist');
   const queueName = uniqueName('fdist-q');
   const home = tempDir('freight-dist-');
@@ -113,7 +126,14 @@ export async function startCluster(options: { env?: Record<string, string> } = {
     ...options.env,
   };
   const api = new Proc('api', ['serve', '--no-worker'], env);
-  const match = await waitFor(() => /API on (http:\/\/[^\s]+?)(?= |\))/.exec(api.output()) ?? (api.alive ? null : ('dead' as const)), 30_000, 'the API to listen', 50).catch((e) => {
+  const match = await waitFor(
+    () =>
+      /API on (http:\/\/[^\s]+?)(?= |\))/.exec(api.output()) ??
+      (api.alive ? null : ('dead' as const)),
+    30_000,
+    'the API to listen',
+    50,
+  ).catch((e) => {
     throw new Error(`${(e as Error).message}\n${api.output()}`, { cause: e });
   });
   if (match === 'dead') throw new Error(`freight serve exited:\n${api.output()}`);
@@ -123,7 +143,11 @@ export async function startCluster(options: { env?: Record<string, string> } = {
     const headers: Record<string, string> = { authorization: `Bearer ${o.key ?? ADMIN_KEY}` };
     if (o.tenant) headers['x-tenant-id'] = o.tenant;
     if (o.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${baseUrl}${url}`, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+    const res = await fetch(`${baseUrl}${url}`, {
+      method,
+      headers,
+      ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+    });
     const text = await res.text();
     let json: any = null;
     try {
@@ -135,9 +159,21 @@ export async function startCluster(options: { env?: Record<string, string> } = {
   };
 
   const workers: Proc[] = [];
-  const startWorker = async (concurrency: number, overrides: Record<string, string> = {}): Promise<Proc> => {
-    const proc = new Proc(`worker-${workers.length + 1}`, ['worker', '--concurrency', String(concurrency)], { ...env, ...overrides });
-    const m = await waitFor(() => /worker (\S+) running/.exec(proc.output()) ?? (proc.alive ? null : ('dead' as const)), 30_000, 'the worker to start', 50);
+  const startWorker = async (
+    concurrency: number,
+    overrides: Record<string, string> = {},
+  ): Promise<Proc> => {
+    const proc = new Proc(
+      `worker-${workers.length + 1}`,
+      ['worker', '--concurrency', String(concurrency)],
+      { ...env, ...overrides },
+    );
+    const m = await waitFor(
+      () => /worker (\S+) running/.exec(proc.output()) ?? (proc.alive ? null : ('dead' as const)),
+      30_000,
+      'the worker to start',
+      50,
+    );
     if (m === 'dead') throw new Error(`freight worker exited:\n${proc.output()}`);
     proc.workerId = m[1]!;
     workers.push(proc);
@@ -156,7 +192,9 @@ export async function startCluster(options: { env?: Record<string, string> } = {
     async tenant(id = uniqueName('t').replaceAll('_', '-')) {
       const t = await http('POST', '/api/v1/admin/tenants', { body: { tenant_id: id } });
       if (t.status !== 201) throw new Error(`create tenant: ${t.text}`);
-      const k = await http('POST', '/api/v1/admin/keys', { body: { tenant_id: id, role: 'engineer' } });
+      const k = await http('POST', '/api/v1/admin/keys', {
+        body: { tenant_id: id, role: 'engineer' },
+      });
       if (k.status !== 201) throw new Error(`create key: ${k.text}`);
       return { id, key: k.json.key as string };
     },

@@ -15,11 +15,22 @@ export interface TestApi {
   request(
     method: string,
     url: string,
-    options?: { key?: string | null; tenant?: string | null; body?: unknown; headers?: Record<string, string> },
+    options?: {
+      key?: string | null;
+      tenant?: string | null;
+      body?: unknown;
+      headers?: Record<string, string>;
+    },
   ): Promise<LightMyRequestResponse & { body: string; json: <T = any>() => T }>;
   /** A tenant with one key per role. */
   tenant(id?: string): Promise<{ id: string; keys: Record<Role, string> }>;
-  waitForJob(tenant: string, key: string, jobId: string, until?: (status: string) => boolean, timeoutMs?: number): Promise<any>;
+  waitForJob(
+    tenant: string,
+    key: string,
+    jobId: string,
+    until?: (status: string) => boolean,
+    timeoutMs?: number,
+  ): Promise<any>;
   close(): Promise<void>;
 }
 
@@ -64,29 +75,45 @@ export async function startTestApi(
         method: method as 'GET',
         url,
         headers,
-        ...(o.body !== undefined ? { payload: typeof o.body === 'string' ? o.body : JSON.stringify(o.body), headers: { ...headers, 'content-type': 'application/json' } } : {}),
+        ...(o.body !== undefined
+          ? {
+              payload: typeof o.body === 'string' ? o.body : JSON.stringify(o.body),
+              headers: { ...headers, 'content-type': 'application/json' },
+            }
+          : {}),
       });
       return res as LightMyRequestResponse & { body: string; json: <T = any>() => T };
     },
     async tenant(id = uniqueName('t').replaceAll('_', '-')) {
-      const created = await api.request('POST', '/api/v1/admin/tenants', { body: { tenant_id: id } });
+      const created = await api.request('POST', '/api/v1/admin/tenants', {
+        body: { tenant_id: id },
+      });
       if (created.statusCode !== 201) throw new Error(`tenant: ${created.body}`);
       const keys = {} as Record<Role, string>;
       for (const role of ['viewer', 'engineer', 'admin'] as const) {
-        const r = await api.request('POST', '/api/v1/admin/keys', { body: { tenant_id: id, role } });
+        const r = await api.request('POST', '/api/v1/admin/keys', {
+          body: { tenant_id: id, role },
+        });
         if (r.statusCode !== 201) throw new Error(`key: ${r.body}`);
         keys[role] = r.json().key;
       }
       return { id, keys };
     },
-    async waitForJob(tenant, key, jobId, until = (s) => ['completed', 'completed_with_errors', 'failed', 'cancelled'].includes(s), timeoutMs = 60_000) {
+    async waitForJob(
+      tenant,
+      key,
+      jobId,
+      until = (s) => ['completed', 'completed_with_errors', 'failed', 'cancelled'].includes(s),
+      timeoutMs = 60_000,
+    ) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const r = await api.request('GET', `/api/v1/jobs/${jobId}`, { key, tenant });
         const job = r.json();
         if (r.statusCode !== 200) throw new Error(`get job: ${r.body}`);
         if (until(job.status)) return job;
-        if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms`);
         await new Promise((res) => setTimeout(res, 100));
       }
     },

@@ -13,7 +13,11 @@ export interface CliResult {
 }
 
 /** Runs the built `freight` command (npm test builds dist/ first). */
-export function freight(args: string[], env: Record<string, string> = {}, options: { onSpawn?: (child: ChildProcess) => void; timeoutMs?: number } = {}): Promise<CliResult> {
+export function freight(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { onSpawn?: (child: ChildProcess) => void; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: REPO,

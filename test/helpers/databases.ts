@@ -21,7 +21,14 @@ export async function createMysqlDatabase(prefix = 'ft'): Promise<{
 }> {
   const name = uniqueName(prefix);
   const { host, port, user } = SERVICES.mysql;
-  const conn = await mysql.createConnection({ host, port, user, multipleStatements: true, charset: 'utf8mb4', timezone: 'Z' });
+  const conn = await mysql.createConnection({
+    host,
+    port,
+    user,
+    multipleStatements: true,
+    charset: 'utf8mb4',
+    timezone: 'Z',
+  });
   await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   await conn.query(`USE \`${name}\``);
   await conn.query("SET time_zone = '+00:00'");
@@ -68,9 +75,17 @@ export async function createPgSchema(prefix = 'ft'): Promise<{
 /** Server processes in tests may use files under the temporary directory, where tempDir() makes them (FREIGHT_DATA_DIRS). */
 export const TEST_DATA_DIRS = tmpdir();
 
-export function tempDir(prefix = 'freight-test-'): { dir: string; file: (name: string) => string; remove: () => void } {
+export function tempDir(prefix = 'freight-test-'): {
+  dir: string;
+  file: (name: string) => string;
+  remove: () => void;
+} {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
-  return { dir, file: (name) => path.join(dir, name), remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    file: (name) => path.join(dir, name),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 export const PG_STORE_URL = `postgresql://${SERVICES.postgres.user}@${SERVICES.postgres.host}:${SERVICES.postgres.port}/${SERVICES.postgres.database}`;

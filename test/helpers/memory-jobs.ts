@@ -1,8 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { connectors } from '../../src/connectors/index.js';
-import { dropMemoryDatabase, memoryDatabase, registerMemoryConnector, type MemoryDatabase } from '../../src/connectors/memory/index.js';
+import {
+  dropMemoryDatabase,
+  memoryDatabase,
+  registerMemoryConnector,
+  type MemoryDatabase,
+} from '../../src/connectors/memory/index.js';
 import type { MemoryColumn } from '../../src/connectors/memory/memory-database.js';
-import { DEFAULT_JOB_OPTIONS, type JobOptions, type JobWithSecrets } from '../../src/domain/model.js';
+import {
+  DEFAULT_JOB_OPTIONS,
+  type JobOptions,
+  type JobWithSecrets,
+} from '../../src/domain/model.js';
 import type { JobEvent } from '../../src/engine/events.js';
 import { runJob, type JobOutcome, type RunJobOptions } from '../../src/worker/run-job.js';
 import type { MetadataStore } from '../../src/store/store.js';
@@ -10,7 +19,12 @@ import type { MetadataStore } from '../../src/store/store.js';
 registerMemoryConnector();
 
 /** A source and a target in-memory database, unique to one test. */
-export function memoryPair(): { source: MemoryDatabase; target: MemoryDatabase; names: { source: string; target: string }; drop: () => void } {
+export function memoryPair(): {
+  source: MemoryDatabase;
+  target: MemoryDatabase;
+  names: { source: string; target: string };
+  drop: () => void;
+} {
   const id = randomBytes(4).toString('hex');
   const names = { source: `src-${id}`, target: `dst-${id}` };
   return {

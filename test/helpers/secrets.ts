@@ -5,7 +5,10 @@ import { expect } from 'vitest';
  * encoded (from a URL-form config), or base64/base64url/hex-encoded (a serialized buffer, a
  * Basic auth header, a careless debug dump); each form of each secret is looked for.
  */
-export function forbiddenForms(secrets: readonly string[], fragments: readonly string[] = []): string[] {
+export function forbiddenForms(
+  secrets: readonly string[],
+  fragments: readonly string[] = [],
+): string[] {
   const forms = secrets.flatMap((s) => [
     s,
     encodeURIComponent(s),
@@ -20,7 +23,10 @@ export function forbiddenForms(secrets: readonly string[], fragments: readonly s
 export function expectNoSecret(text: string, where: string, forbidden: readonly string[]): void {
   for (const secret of forbidden) {
     const at = text.indexOf(secret);
-    expect(at < 0, `${where} contains ${secret}: …${text.slice(Math.max(0, at - 200), at + 100)}…`).toBe(true);
+    expect(
+      at < 0,
+      `${where} contains ${secret}: …${text.slice(Math.max(0, at - 200), at + 100)}…`,
+    ).toBe(true);
   }
 }
 
@@ -38,6 +44,9 @@ export const STACK_TRACE_PATTERNS: readonly RegExp[] = [
 export function expectNoStackTrace(text: string, where: string): void {
   for (const pattern of STACK_TRACE_PATTERNS) {
     const m = pattern.exec(text);
-    expect(m, `${where} looks like it carries a stack trace or an internal path (${pattern}): …${m ? text.slice(Math.max(0, m.index - 100), m.index + 200) : ''}…`).toBeNull();
+    expect(
+      m,
+      `${where} looks like it carries a stack trace or an internal path (${pattern}): …${m ? text.slice(Math.max(0, m.index - 100), m.index + 200) : ''}…`,
+    ).toBeNull();
   }
 }

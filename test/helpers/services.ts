@@ -6,9 +6,22 @@ import net from 'node:net';
  * a visible message.
  */
 export const SERVICES = {
-  mysql: { host: process.env.TEST_MYSQL_HOST ?? '127.0.0.1', port: Number(process.env.TEST_MYSQL_PORT ?? 3306), user: 'root', password: '' },
-  postgres: { host: process.env.TEST_PG_HOST ?? '127.0.0.1', port: Number(process.env.TEST_PG_PORT ?? 5432), user: 'postgres', database: 'test' },
-  redis: { host: process.env.TEST_REDIS_HOST ?? '127.0.0.1', port: Number(process.env.TEST_REDIS_PORT ?? 6379) },
+  mysql: {
+    host: process.env.TEST_MYSQL_HOST ?? '127.0.0.1',
+    port: Number(process.env.TEST_MYSQL_PORT ?? 3306),
+    user: 'root',
+    password: '',
+  },
+  postgres: {
+    host: process.env.TEST_PG_HOST ?? '127.0.0.1',
+    port: Number(process.env.TEST_PG_PORT ?? 5432),
+    user: 'postgres',
+    database: 'test',
+  },
+  redis: {
+    host: process.env.TEST_REDIS_HOST ?? '127.0.0.1',
+    port: Number(process.env.TEST_REDIS_PORT ?? 6379),
+  },
 } as const;
 
 export type ServiceName = keyof typeof SERVICES;

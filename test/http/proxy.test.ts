@@ -15,7 +15,11 @@ describe('client addresses behind a proxy (FREIGHT_TRUST_PROXY)', () => {
   });
 
   const failWith = (forwardedFor: string) =>
-    api!.request('GET', '/api/v1/jobs', { key: 'fk_000000000000_not-a-key', tenant: 'default', headers: { 'x-forwarded-for': forwardedFor } });
+    api!.request('GET', '/api/v1/jobs', {
+      key: 'fk_000000000000_not-a-key',
+      tenant: 'default',
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
 
   it('ignores X-Forwarded-For by default: spoofed addresses do not escape the auth-failure throttle', async () => {
     api = await startTestApi('sqlite', { env: { FREIGHT_AUTH_FAILURE_LIMIT: '3' } });
@@ -28,7 +32,9 @@ describe('client addresses behind a proxy (FREIGHT_TRUST_PROXY)', () => {
 
   it('with the proxy trusted, each forwarded client is throttled on its own', async () => {
     // inject() requests come from 127.0.0.1: that is "the proxy" here.
-    api = await startTestApi('sqlite', { env: { FREIGHT_AUTH_FAILURE_LIMIT: '3', FREIGHT_TRUST_PROXY: '127.0.0.1' } });
+    api = await startTestApi('sqlite', {
+      env: { FREIGHT_AUTH_FAILURE_LIMIT: '3', FREIGHT_TRUST_PROXY: '127.0.0.1' },
+    });
     for (let i = 0; i < 3; i++) expect((await failWith('198.51.100.7')).statusCode).toBe(401);
     expect((await failWith('198.51.100.7')).statusCode).toBe(429);
     // Another client behind the same proxy is not punished for the first one's guesses.
@@ -38,7 +44,11 @@ describe('client addresses behind a proxy (FREIGHT_TRUST_PROXY)', () => {
   it('reads FREIGHT_TRUST_PROXY as a hop count or addresses, and refuses anything else', () => {
     expect(loadConfig({}).trustProxy).toBe(false);
     expect(loadConfig({ FREIGHT_TRUST_PROXY: '1' }).trustProxy).toBe(1);
-    expect(loadConfig({ FREIGHT_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8,127.0.0.1');
-    expect(() => loadConfig({ FREIGHT_TRUST_PROXY: 'true; rm -rf' })).toThrow(/FREIGHT_TRUST_PROXY/);
+    expect(loadConfig({ FREIGHT_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe(
+      '10.0.0.0/8,127.0.0.1',
+    );
+    expect(() => loadConfig({ FREIGHT_TRUST_PROXY: 'true; rm -rf' })).toThrow(
+      /FREIGHT_TRUST_PROXY/,
+    );
   });
 });

@@ -63,7 +63,9 @@ const RANK = { viewer: 0, engineer: 1, admin: 2 } as const;
  * may call. The issue's own tool lists are checked against these separately, so a tool added
  * later is covered without editing this file, and a core tool going missing still fails.
  */
-function expectedTools(o: { toolsets?: readonly string[]; readOnly?: boolean; role?: keyof typeof RANK } = {}): string[] {
+function expectedTools(
+  o: { toolsets?: readonly string[]; readOnly?: boolean; role?: keyof typeof RANK } = {},
+): string[] {
   return sorted(
     OPERATIONS.filter(
       (op) =>
@@ -76,12 +78,34 @@ function expectedTools(o: { toolsets?: readonly string[]; readOnly?: boolean; ro
 }
 
 /** One raw JSON-RPC POST to /mcp with chosen headers (Host included), over real HTTP. */
-function rawPost(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function rawPost(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   const u = new URL(url);
-  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: {
+      protocolVersion: '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: 'raw', version: '1' },
+    },
+  });
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...headers,
+        },
+      },
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
@@ -112,7 +136,11 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
   let jobId = '';
   let cancelledJobId = '';
 
-  const checker = async (key: string | null, tenantId: string | null, era?: 'legacy' | 'modern') => {
+  const checker = async (
+    key: string | null,
+    tenantId: string | null,
+    era?: 'legacy' | 'modern',
+  ) => {
     const client = await connectHttp(mcpUrl, { key, tenant: tenantId, ...(era ? { era } : {}) });
     clients.push(client);
     return new ToolChecker(client, seen).init();
@@ -158,8 +186,15 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
       expect(engineerNames, name).not.toContain(name);
       expect(viewerNames, name).not.toContain(name);
     }
-    for (const name of ['create_migration_job', 'retry_migration_job', 'cancel_migration_job', 'export_migration_logs']) expect(viewerNames, name).not.toContain(name);
-    for (const name of ['create_access_token', 'whoami']) expect(adminNames, name).not.toContain(name);
+    for (const name of [
+      'create_migration_job',
+      'retry_migration_job',
+      'cancel_migration_job',
+      'export_migration_logs',
+    ])
+      expect(viewerNames, name).not.toContain(name);
+    for (const name of ['create_access_token', 'whoami'])
+      expect(adminNames, name).not.toContain(name);
     // A tenant's own admin key sees everything too.
     const tenantAdmin = await checker(tenant.keys.admin, tenant.id);
     expect(sorted((await listTools(tenantAdmin.client)).map((t) => t.name))).toEqual(adminNames);
@@ -173,19 +208,33 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
         expect(tool.annotations?.[hint], `${tool.name}.${hint}`).toBe(op.annotations[hint]);
       }
       expect(tool.inputSchema.type).toBe('object');
-      expect(tool.inputSchema.additionalProperties, `${tool.name} rejects unknown arguments`).toBe(false);
+      expect(tool.inputSchema.additionalProperties, `${tool.name} rejects unknown arguments`).toBe(
+        false,
+      );
       expect(findKey(tool.inputSchema, '$ref'), `${tool.name} inputSchema`).toEqual([]);
       expect(tool.outputSchema, `${tool.name} has an outputSchema`).toBeDefined();
       expect(tool.outputSchema!.type, `${tool.name} outputSchema is an object`).toBe('object');
       expect(findKey(tool.outputSchema, '$ref'), `${tool.name} outputSchema`).toEqual([]);
       // The tenant is never a tool argument (it comes from X-Tenant-ID / FREIGHT_TENANT_ID).
-      if (op.tenantScoped) expect(Object.keys(tool.inputSchema.properties ?? {})).not.toContain('tenant_id');
+      if (op.tenantScoped)
+        expect(Object.keys(tool.inputSchema.properties ?? {})).not.toContain('tenant_id');
     }
     // Changes are marked as such; reads are read-only.
     const byName = new Map(adminTools.map((t) => [t.name, t.annotations!]));
-    expect(byName.get('cancel_migration_job')).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
-    expect(byName.get('create_migration_job')).toMatchObject({ readOnlyHint: false, destructiveHint: false, openWorldHint: true });
-    expect(byName.get('revoke_api_key')).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    expect(byName.get('cancel_migration_job')).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: true,
+    });
+    expect(byName.get('create_migration_job')).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: false,
+      openWorldHint: true,
+    });
+    expect(byName.get('revoke_api_key')).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: true,
+    });
     for (const name of READ_ONLY_TOOLS) expect(byName.get(name)?.readOnlyHint, name).toBe(true);
   });
 
@@ -197,14 +246,26 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
       started_by: 'mcp-test',
       verify: 'checksum',
     });
-    expect(created).toMatchObject({ status: 'pending', tenant_id: tenant.id, started_by: 'mcp-test', options: { batch_size: 100, max_retries: 3, verify: 'checksum' } });
+    expect(created).toMatchObject({
+      status: 'pending',
+      tenant_id: tenant.id,
+      started_by: 'mcp-test',
+      options: { batch_size: 100, max_retries: 3, verify: 'checksum' },
+    });
     jobId = created.job_id;
 
     const done = await waitForJobTool(viewer, jobId);
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect(done.progress).toMatchObject({ planning_done: true, percent: 100, rows_failed: 0 });
-    expect(sorted(done.tables.map((t: Json) => t.table))).toEqual(['audit_log', 'customers', 'order_items', 'orders', 'products']);
-    for (const t of done.tables) expect(t).toMatchObject({ validation: 'passed', status: 'finalized' });
+    expect(sorted(done.tables.map((t: Json) => t.table))).toEqual([
+      'audit_log',
+      'customers',
+      'order_items',
+      'orders',
+      'products',
+    ]);
+    for (const t of done.tables)
+      expect(t).toMatchObject({ validation: 'passed', status: 'finalized' });
     const orders = await target.query(`SELECT count(*)::int AS n FROM "${target.name}".orders`);
     expect(orders.rows[0].n).toBe(done.tables.find((t: Json) => t.table === 'orders').rows_written);
 
@@ -218,10 +279,25 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     expect(asArray.jobs.map((j: Json) => j.job_id)).toContain(jobId);
     expect((await viewer.ok('list_migration_jobs', { status: 'running' })).jobs).toEqual([]);
 
-    const batches = await viewer.ok('list_job_batches', { job_id: jobId, status: 'succeeded', limit: 3 });
-    expect(batches).toMatchObject({ job_id: jobId, total: done.progress.batches.total, limit: 3, offset: 0, next_offset: 3 });
+    const batches = await viewer.ok('list_job_batches', {
+      job_id: jobId,
+      status: 'succeeded',
+      limit: 3,
+    });
+    expect(batches).toMatchObject({
+      job_id: jobId,
+      total: done.progress.batches.total,
+      limit: 3,
+      offset: 0,
+      next_offset: 3,
+    });
     expect(batches.batches).toHaveLength(3);
-    const page2 = await viewer.ok('list_job_batches', { job_id: jobId, status: 'succeeded', limit: 3, offset: 3 });
+    const page2 = await viewer.ok('list_job_batches', {
+      job_id: jobId,
+      status: 'succeeded',
+      limit: 3,
+      offset: 3,
+    });
     expect(page2.batches[0].batch_id).not.toBe(batches.batches[0].batch_id);
 
     // Record logs, newest first, page by page with the cursor: every line once.
@@ -229,12 +305,20 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     expect(first.logs).toHaveLength(2);
     expect(first.logs[0].log_id).toBeGreaterThan(first.logs[1].log_id);
     expect(first.next_cursor).toBeTypeOf('number');
-    const second = await viewer.ok('get_migration_logs', { job_id: jobId, limit: 2, cursor: first.next_cursor });
+    const second = await viewer.ok('get_migration_logs', {
+      job_id: jobId,
+      limit: 2,
+      cursor: first.next_cursor,
+    });
     expect(second.logs[0].log_id).toBeLessThan(first.logs[1].log_id);
     const ids: number[] = [];
     let cursor: number | null = null;
     for (let guard = 0; guard < 100; guard++) {
-      const page: Json = await viewer.ok('get_migration_logs', { job_id: jobId, limit: 7, ...(cursor ? { cursor } : {}) });
+      const page: Json = await viewer.ok('get_migration_logs', {
+        job_id: jobId,
+        limit: 7,
+        ...(cursor ? { cursor } : {}),
+      });
       ids.push(...page.logs.map((l: Json) => l.log_id));
       cursor = page.next_cursor;
       if (cursor === null) {
@@ -248,7 +332,13 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
 
     // The export: a link and a count, never the file; the link streams the file without headers.
     const exported = await engineer.ok('export_migration_logs', { job_id: jobId, format: 'csv' });
-    expect(sorted(Object.keys(exported))).toEqual(['expires_at', 'export_url', 'format', 'job_id', 'records']);
+    expect(sorted(Object.keys(exported))).toEqual([
+      'expires_at',
+      'export_url',
+      'format',
+      'job_id',
+      'records',
+    ]);
     expect(exported).toMatchObject({ job_id: jobId, format: 'csv', records: ids.length });
     expect(exported.export_url.startsWith(`${base}/api/v1/exports/`)).toBe(true);
     expect(Date.parse(exported.expires_at)).toBeGreaterThan(Date.now());
@@ -258,45 +348,70 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     const lines = (await file.text()).trim().split('\r\n');
     expect(lines[0]).toMatch(/^log_id,created_at,table/);
     expect(lines).toHaveLength(exported.records + 1);
-    const json = await engineer.ok('export_migration_logs', { job_id: jobId, format: 'json', status: 'success' });
+    const json = await engineer.ok('export_migration_logs', {
+      job_id: jobId,
+      format: 'json',
+      status: 'success',
+    });
     const items = (await (await fetch(json.export_url)).json()) as Json[];
     expect(items).toHaveLength(json.records);
     expect(items.every((l) => l.status === 'success')).toBe(true);
   });
 
-  it.skipIf(!mysqlUp)('retries the failed batch of a job (MariaDB source with a bad row, fixed first) and the job completes', async () => {
-    const mysql = await createMysqlDatabase('fmcp');
-    try {
-      await mysql.query(`CREATE TABLE notes (id INT PRIMARY KEY, body TEXT)`);
-      await mysql.query(`INSERT INTO notes SELECT seq, CONCAT('note ', seq) FROM seq_1_to_300`);
-      await mysql.query(`UPDATE notes SET body = CONCAT('bad', CHAR(0), 'byte') WHERE id = 123`);
-      const created = await engineer.ok('create_migration_job', { source_config: mysql.url, target_config: target.url, tables: ['notes'], batch_size: 100 });
-      const id = created.job_id as string;
-      const done = await waitForJobTool(engineer, id);
-      expect(done.status).toBe('completed_with_errors');
-      expect(done.failed_batches).toHaveLength(1);
-      const failedLogs = await viewer.ok('get_migration_logs', { job_id: id, status: 'failed' });
-      expect(failedLogs.logs).toEqual([expect.objectContaining({ record_id: '123', status: 'failed', error_code: 'DATA_ERROR', scope: 'record' })]);
-      const failedBatches = await viewer.ok('list_job_batches', { job_id: id, status: 'failed' });
-      expect(failedBatches.batches.map((b: Json) => b.batch_id)).toEqual([done.failed_batches[0].batch_id]);
+  it.skipIf(!mysqlUp)(
+    'retries the failed batch of a job (MariaDB source with a bad row, fixed first) and the job completes',
+    async () => {
+      const mysql = await createMysqlDatabase('fmcp');
+      try {
+        await mysql.query(`CREATE TABLE notes (id INT PRIMARY KEY, body TEXT)`);
+        await mysql.query(`INSERT INTO notes SELECT seq, CONCAT('note ', seq) FROM seq_1_to_300`);
+        await mysql.query(`UPDATE notes SET body = CONCAT('bad', CHAR(0), 'byte') WHERE id = 123`);
+        const created = await engineer.ok('create_migration_job', {
+          source_config: mysql.url,
+          target_config: target.url,
+          tables: ['notes'],
+          batch_size: 100,
+        });
+        const id = created.job_id as string;
+        const done = await waitForJobTool(engineer, id);
+        expect(done.status).toBe('completed_with_errors');
+        expect(done.failed_batches).toHaveLength(1);
+        const failedLogs = await viewer.ok('get_migration_logs', { job_id: id, status: 'failed' });
+        expect(failedLogs.logs).toEqual([
+          expect.objectContaining({
+            record_id: '123',
+            status: 'failed',
+            error_code: 'DATA_ERROR',
+            scope: 'record',
+          }),
+        ]);
+        const failedBatches = await viewer.ok('list_job_batches', { job_id: id, status: 'failed' });
+        expect(failedBatches.batches.map((b: Json) => b.batch_id)).toEqual([
+          done.failed_batches[0].batch_id,
+        ]);
 
-      expect(await engineer.fail('retry_migration_job', { job_id: id, batch_ids: [999999] })).toMatch(/^404 NOT_FOUND: batch\(es\) 999999/);
-      await mysql.query(`UPDATE notes SET body = 'fixed' WHERE id = 123`);
-      const retried = await engineer.ok('retry_migration_job', { job_id: id, max_retries: 5 });
-      expect(retried.retried_batches).toBe(1);
-      expect(retried.job).toMatchObject({ job_id: id, status: 'pending' });
-      const again = await waitForJobTool(engineer, id);
-      expect(again.status).toBe('completed');
-      expect(again.failed_batches).toEqual([]);
-      const count = await target.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "${target.name}".notes`);
-      expect(count.rows[0]).toEqual({ n: 300, d: 300 });
-      const nothing = await engineer.fail('retry_migration_job', { job_id: id });
-      expect(nothing).toMatch(/^409 CONFLICT: .*no failed batches/);
-      expect(nothing).toContain('get_migration_job');
-    } finally {
-      await mysql.drop();
-    }
-  });
+        expect(
+          await engineer.fail('retry_migration_job', { job_id: id, batch_ids: [999999] }),
+        ).toMatch(/^404 NOT_FOUND: batch\(es\) 999999/);
+        await mysql.query(`UPDATE notes SET body = 'fixed' WHERE id = 123`);
+        const retried = await engineer.ok('retry_migration_job', { job_id: id, max_retries: 5 });
+        expect(retried.retried_batches).toBe(1);
+        expect(retried.job).toMatchObject({ job_id: id, status: 'pending' });
+        const again = await waitForJobTool(engineer, id);
+        expect(again.status).toBe('completed');
+        expect(again.failed_batches).toEqual([]);
+        const count = await target.query(
+          `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "${target.name}".notes`,
+        );
+        expect(count.rows[0]).toEqual({ n: 300, d: 300 });
+        const nothing = await engineer.fail('retry_migration_job', { job_id: id });
+        expect(nothing).toMatch(/^409 CONFLICT: .*no failed batches/);
+        expect(nothing).toContain('get_migration_job');
+      } finally {
+        await mysql.drop();
+      }
+    },
+  );
 
   it('cancels a running job (graceful: cancelling → cancelled); cancelling it again is a 409 tool error', async () => {
     const created = await engineer.ok('create_migration_job', {
@@ -322,7 +437,11 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
 
   it('reports statistics, worker status and health', async () => {
     const stats = await viewer.ok('get_job_statistics');
-    expect(stats).toMatchObject({ tenant_id: tenant.id, total_jobs: expect.any(Number), records_processed: expect.any(Number) });
+    expect(stats).toMatchObject({
+      tenant_id: tenant.id,
+      total_jobs: expect.any(Number),
+      records_processed: expect.any(Number),
+    });
     expect(stats.total_jobs).toBeGreaterThanOrEqual(2);
     expect(stats.jobs_by_status.completed).toBeGreaterThanOrEqual(1);
     expect(stats.jobs_by_status.cancelled).toBe(1);
@@ -330,7 +449,10 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     expect(workers).toMatchObject({ workers_alive: 1, queue: { kind: 'in-process' } });
     expect(workers.workers[0]).toMatchObject({ pid: process.pid, concurrency: 4 });
     const health = await viewer.ok('health_check');
-    expect(health).toMatchObject({ status: 'ok', checks: { store: { ok: true }, queue: { ok: true }, workers: { alive: 1 } } });
+    expect(health).toMatchObject({
+      status: 'ok',
+      checks: { store: { ok: true }, queue: { ok: true }, workers: { alive: 1 } },
+    });
   });
 
   it('admin tools: platform statistics, tenants, keys (a new key works at once, a revoked one is refused), the audit trail', async () => {
@@ -339,12 +461,25 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     expect(platform.platform.total_jobs).toBeGreaterThanOrEqual(2);
 
     const newTenant = `mcp-${randomUUID().slice(0, 8)}`;
-    expect(await admin.ok('create_tenant', { tenant_id: newTenant, name: 'Made over MCP' })).toMatchObject({ tenant_id: newTenant, name: 'Made over MCP' });
+    expect(
+      await admin.ok('create_tenant', { tenant_id: newTenant, name: 'Made over MCP' }),
+    ).toMatchObject({ tenant_id: newTenant, name: 'Made over MCP' });
     expect(await admin.fail('create_tenant', { tenant_id: newTenant })).toMatch(/^409 CONFLICT/);
-    expect((await admin.ok('list_tenants')).tenants.map((t: Json) => t.tenant_id)).toEqual(expect.arrayContaining(['platform', tenant.id, newTenant]));
+    expect((await admin.ok('list_tenants')).tenants.map((t: Json) => t.tenant_id)).toEqual(
+      expect.arrayContaining(['platform', tenant.id, newTenant]),
+    );
 
-    const made = await admin.ok('create_api_key', { tenant_id: newTenant, role: 'viewer', name: 'mcp key' });
-    expect(made).toMatchObject({ tenant_id: newTenant, role: 'viewer', name: 'mcp key', revoked_at: null });
+    const made = await admin.ok('create_api_key', {
+      tenant_id: newTenant,
+      role: 'viewer',
+      name: 'mcp key',
+    });
+    expect(made).toMatchObject({
+      tenant_id: newTenant,
+      role: 'viewer',
+      name: 'mcp key',
+      revoked_at: null,
+    });
     expect(made.key).toMatch(/^fk_/);
     const fresh = await checker(made.key, newTenant);
     expect(await fresh.ok('list_migration_jobs')).toMatchObject({ jobs: [], total: 0 });
@@ -354,33 +489,76 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     const revoked = await admin.ok('revoke_api_key', { key_id: made.key_id });
     expect(revoked.revoked_at).toBeTypeOf('string');
     await expect(fresh.call('list_migration_jobs')).rejects.toThrow(/401|UNAUTHENTICATED/);
-    expect(await admin.fail('revoke_api_key', { key_id: 'abcdef123456' })).toMatch(/^404 NOT_FOUND/);
+    expect(await admin.fail('revoke_api_key', { key_id: 'abcdef123456' })).toMatch(
+      /^404 NOT_FOUND/,
+    );
 
     // MCP calls are in the audit trail: who (the engineer's key), what, which job, result.
-    const audit = await admin.ok('list_audit_events', { tenant_id: tenant.id, action: 'create_migration_job' });
+    const audit = await admin.ok('list_audit_events', {
+      tenant_id: tenant.id,
+      action: 'create_migration_job',
+    });
     expect(audit.events).toContainEqual(
-      expect.objectContaining({ action: 'create_migration_job', method: 'MCP', path: '/mcp', target: jobId, actor: keyId(tenant.keys.engineer), result: 'success', status: 201 }),
+      expect.objectContaining({
+        action: 'create_migration_job',
+        method: 'MCP',
+        path: '/mcp',
+        target: jobId,
+        actor: keyId(tenant.keys.engineer),
+        result: 'success',
+        status: 201,
+      }),
     );
-    const rest = await api.request('GET', `/api/v1/admin/audit?tenant_id=${tenant.id}&action=cancel_migration_job`);
+    const rest = await api.request(
+      'GET',
+      `/api/v1/admin/audit?tenant_id=${tenant.id}&action=cancel_migration_job`,
+    );
     expect(rest.statusCode).toBe(200);
     const cancels = rest.json().events.filter((e: Json) => e.target === cancelledJobId);
     expect(cancels).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ method: 'MCP', path: '/mcp', actor: keyId(tenant.keys.engineer), role: 'engineer', status: 202, result: 'success' }),
-        expect.objectContaining({ method: 'MCP', path: '/mcp', actor: keyId(tenant.keys.engineer), status: 409, result: 'failure' }),
+        expect.objectContaining({
+          method: 'MCP',
+          path: '/mcp',
+          actor: keyId(tenant.keys.engineer),
+          role: 'engineer',
+          status: 202,
+          result: 'success',
+        }),
+        expect.objectContaining({
+          method: 'MCP',
+          path: '/mcp',
+          actor: keyId(tenant.keys.engineer),
+          status: 409,
+          result: 'failure',
+        }),
       ]),
     );
-    const creates = await api.request('GET', `/api/v1/admin/audit?tenant_id=${tenant.id}&action=create_migration_job`);
-    expect(creates.json().events).toContainEqual(expect.objectContaining({ method: 'MCP', target: jobId, status: 201 }));
+    const creates = await api.request(
+      'GET',
+      `/api/v1/admin/audit?tenant_id=${tenant.id}&action=create_migration_job`,
+    );
+    expect(creates.json().events).toContainEqual(
+      expect.objectContaining({ method: 'MCP', target: jobId, status: 201 }),
+    );
     const keyEvents = await api.request('GET', `/api/v1/admin/audit?action=revoke_api_key`);
-    expect(keyEvents.json().events).toContainEqual(expect.objectContaining({ method: 'MCP', target: made.key_id, actor: keyId(api.adminKey), result: 'success' }));
+    expect(keyEvents.json().events).toContainEqual(
+      expect.objectContaining({
+        method: 'MCP',
+        target: made.key_id,
+        actor: keyId(api.adminKey),
+        result: 'success',
+      }),
+    );
 
     // An admin may act for any tenant with X-Tenant-ID.
     const asAdmin = await checker(api.adminKey, tenant.id);
-    expect((await asAdmin.ok('list_migration_jobs')).jobs.map((j: Json) => j.job_id)).toContain(jobId);
+    expect((await asAdmin.ok('list_migration_jobs')).jobs.map((j: Json) => j.job_id)).toContain(
+      jobId,
+    );
   });
 
-  it('an unknown job id is a 404 JOB_NOT_FOUND tool error naming list_migration_jobs as the next step — also for another tenant\'s job', async () => {
+  it("an unknown job id is a 404 JOB_NOT_FOUND tool error naming list_migration_jobs as the next step — also for another tenant's job", async () => {
     const unknown = randomUUID();
     const args: Record<string, Record<string, unknown>> = {
       get_migration_job: {},
@@ -397,31 +575,59 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
       expect(text, name).toContain('call list_migration_jobs');
     }
     const stranger = await checker(other.keys.engineer, other.id);
-    expect(await stranger.fail('get_migration_job', { job_id: jobId })).toMatch(/^404 JOB_NOT_FOUND/);
-    expect(await stranger.fail('cancel_migration_job', { job_id: jobId })).toMatch(/^404 JOB_NOT_FOUND/);
-    expect(await stranger.fail('export_migration_logs', { job_id: jobId })).toMatch(/^404 JOB_NOT_FOUND/);
+    expect(await stranger.fail('get_migration_job', { job_id: jobId })).toMatch(
+      /^404 JOB_NOT_FOUND/,
+    );
+    expect(await stranger.fail('cancel_migration_job', { job_id: jobId })).toMatch(
+      /^404 JOB_NOT_FOUND/,
+    );
+    expect(await stranger.fail('export_migration_logs', { job_id: jobId })).toMatch(
+      /^404 JOB_NOT_FOUND/,
+    );
   });
 
   it('invalid arguments are tool errors that name the argument; every tool rejects an unknown argument', async () => {
     const engineerNames = (await listTools(engineer.client)).map((t) => t.name);
     for (const name of engineerNames) {
-      const text = await engineer.fail(name, { job_id: jobId, source_config: 'x', target_config: 'y', colour: 'blue' });
+      const text = await engineer.fail(name, {
+        job_id: jobId,
+        source_config: 'x',
+        target_config: 'y',
+        colour: 'blue',
+      });
       expect(text, name).toContain('colour');
     }
-    for (const name of (await listTools(admin.client)).map((t) => t.name).filter((n) => !engineerNames.includes(n))) {
+    for (const name of (await listTools(admin.client))
+      .map((t) => t.name)
+      .filter((n) => !engineerNames.includes(n))) {
       const text = await admin.fail(name, { colour: 'blue' });
       expect(text, name).toMatch(/colour|tenant_id|key_id/);
     }
     expect(await engineer.fail('get_migration_job', { job_id: 'not-a-uuid' })).toMatch(/job_id/);
     expect(await engineer.fail('get_migration_job', {})).toMatch(/job_id/);
-    expect(await engineer.fail('create_migration_job', { source_config: `sqlite:${sample}`, target_config: target.url, batch_size: 0 })).toMatch(/batch_size/);
-    expect(await engineer.fail('create_migration_job', { target_config: target.url })).toMatch(/source_config/);
+    expect(
+      await engineer.fail('create_migration_job', {
+        source_config: `sqlite:${sample}`,
+        target_config: target.url,
+        batch_size: 0,
+      }),
+    ).toMatch(/batch_size/);
+    expect(await engineer.fail('create_migration_job', { target_config: target.url })).toMatch(
+      /source_config/,
+    );
     expect(await engineer.fail('list_migration_jobs', { limit: 0 })).toMatch(/limit/);
     expect(await engineer.fail('list_migration_jobs', { status: 'sleeping' })).toMatch(/status/);
-    expect(await engineer.fail('export_migration_logs', { job_id: jobId, format: 'xml' })).toMatch(/format/);
-    expect(await engineer.fail('retry_migration_job', { job_id: jobId, max_retries: 99 })).toMatch(/max_retries/);
+    expect(await engineer.fail('export_migration_logs', { job_id: jobId, format: 'xml' })).toMatch(
+      /format/,
+    );
+    expect(await engineer.fail('retry_migration_job', { job_id: jobId, max_retries: 99 })).toMatch(
+      /max_retries/,
+    );
     // Checked by the operation itself: the answer has the status, the code, the argument and what to do.
-    const scheme = await engineer.fail('create_migration_job', { source_config: 'oracle://u@h/db', target_config: target.url });
+    const scheme = await engineer.fail('create_migration_job', {
+      source_config: 'oracle://u@h/db',
+      target_config: target.url,
+    });
     expect(scheme).toMatch(/^400 VALIDATION_FAILED: source_config/);
     expect(scheme).toContain('fix the named argument');
     const unreachable = await engineer.fail('create_migration_job', {
@@ -431,27 +637,57 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     });
     expect(unreachable).toMatch(/^400 CONNECTION_FAILED: source_config/);
     // Secrets in a rejected config are not echoed back.
-    const secret = await engineer.fail('create_migration_job', { source_config: 'mysql://u:Pl4nted-S3cret@127.0.0.1:9/db', target_config: 'csv:/tmp/x' });
+    const secret = await engineer.fail('create_migration_job', {
+      source_config: 'mysql://u:Pl4nted-S3cret@127.0.0.1:9/db',
+      target_config: 'csv:/tmp/x',
+    });
     expect(secret).not.toContain('Pl4nted-S3cret');
   });
 
   it('a viewer is not offered the engineer tools, and calling one anyway is refused; the invoker answers 403 with the role needed', async () => {
-    await expect(viewer.call('create_migration_job', { source_config: `sqlite:${sample}`, target_config: target.url })).rejects.toThrow(/create_migration_job not found/);
+    await expect(
+      viewer.call('create_migration_job', {
+        source_config: `sqlite:${sample}`,
+        target_config: target.url,
+      }),
+    ).rejects.toThrow(/create_migration_job not found/);
     // The same check inside the invoker, for a server built without the role filter.
     const caller = await authenticate(api.proc.services, `Bearer ${tenant.keys.viewer}`);
-    const server = createMcpServer(OPERATIONS, inProcessInvoker(api.proc.services, caller, tenant.id, base, 'test-viewer'));
+    const server = createMcpServer(
+      OPERATIONS,
+      inProcessInvoker(api.proc.services, caller, tenant.id, base, 'test-viewer'),
+    );
     const client = await connectInMemory(server);
     clients.push(client);
     const unfiltered = await new ToolChecker(client, seen).init();
-    const create = await unfiltered.fail('create_migration_job', { source_config: `sqlite:${sample}`, target_config: target.url });
-    expect(create).toMatch(/^403 FORBIDDEN: create_migration_job needs the engineer role; this credential is viewer/);
+    const create = await unfiltered.fail('create_migration_job', {
+      source_config: `sqlite:${sample}`,
+      target_config: target.url,
+    });
+    expect(create).toMatch(
+      /^403 FORBIDDEN: create_migration_job needs the engineer role; this credential is viewer/,
+    );
     expect(create).toContain('higher role');
-    expect(await unfiltered.fail('cancel_migration_job', { job_id: jobId })).toMatch(/^403 FORBIDDEN/);
+    expect(await unfiltered.fail('cancel_migration_job', { job_id: jobId })).toMatch(
+      /^403 FORBIDDEN/,
+    );
     expect(await unfiltered.fail('list_tenants')).toMatch(/^403 FORBIDDEN/);
-    expect(await unfiltered.ok('get_migration_job', { job_id: jobId })).toMatchObject({ job_id: jobId });
+    expect(await unfiltered.ok('get_migration_job', { job_id: jobId })).toMatchObject({
+      job_id: jobId,
+    });
     // A refused change is audited too.
-    const audit = await api.request('GET', `/api/v1/admin/audit?tenant_id=${tenant.id}&action=create_migration_job`);
-    expect(audit.json().events).toContainEqual(expect.objectContaining({ method: 'MCP', actor: keyId(tenant.keys.viewer), status: 403, result: 'failure' }));
+    const audit = await api.request(
+      'GET',
+      `/api/v1/admin/audit?tenant_id=${tenant.id}&action=create_migration_job`,
+    );
+    expect(audit.json().events).toContainEqual(
+      expect.objectContaining({
+        method: 'MCP',
+        actor: keyId(tenant.keys.viewer),
+        status: 403,
+        result: 'failure',
+      }),
+    );
   });
 
   it('without X-Tenant-ID tenant tools answer 400 TENANT_REQUIRED (platform tools still work); another tenant in the header is 403', async () => {
@@ -459,18 +695,34 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     const text = await noTenant.fail('list_migration_jobs');
     expect(text).toMatch(/^400 TENANT_REQUIRED: .*X-Tenant-ID/);
     expect(text).toContain('send X-Tenant-ID');
-    expect(await noTenant.fail('create_migration_job', { source_config: `sqlite:${sample}`, target_config: target.url })).toMatch(/^400 TENANT_REQUIRED/);
+    expect(
+      await noTenant.fail('create_migration_job', {
+        source_config: `sqlite:${sample}`,
+        target_config: target.url,
+      }),
+    ).toMatch(/^400 TENANT_REQUIRED/);
     expect(await noTenant.ok('health_check')).toMatchObject({ status: 'ok' });
     const wrongTenant = await checker(tenant.keys.engineer, other.id);
-    expect(await wrongTenant.fail('list_migration_jobs')).toMatch(/^403 FORBIDDEN: X-Tenant-ID does not match/);
+    expect(await wrongTenant.fail('list_migration_jobs')).toMatch(
+      /^403 FORBIDDEN: X-Tenant-ID does not match/,
+    );
   });
 
   it('refuses the HTTP request itself (401) without a valid bearer credential', async () => {
-    const attempts: Array<Record<string, string>> = [{}, { authorization: 'Bearer fk_000000000000_not-a-real-key-not-a-real-key-not-a-real-k' }, { authorization: 'Basic dXNlcjpwYXNz' }];
+    const attempts: Array<Record<string, string>> = [
+      {},
+      { authorization: 'Bearer fk_000000000000_not-a-real-key-not-a-real-key-not-a-real-k' },
+      { authorization: 'Basic dXNlcjpwYXNz' },
+    ];
     for (const headers of attempts) {
       const res = await fetch(mcpUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-tenant-id': tenant.id, ...headers },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'x-tenant-id': tenant.id,
+          ...headers,
+        },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
       });
       expect(res.status).toBe(401);
@@ -480,13 +732,23 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     // A malformed X-Tenant-ID is refused as on REST, before any tool runs.
     const bad = await fetch(mcpUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${tenant.keys.engineer}`, 'x-tenant-id': '../Other Tenant' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${tenant.keys.engineer}`,
+        'x-tenant-id': '../Other Tenant',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as Json).error).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'x-tenant-id' } });
+    expect(((await bad.json()) as Json).error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      details: { field: 'x-tenant-id' },
+    });
     await expect(connectHttp(mcpUrl, { tenant: tenant.id })).rejects.toThrow(/401|UNAUTHENTICATED/);
-    await expect(connectHttp(mcpUrl, { key: 'fk_000000000000_wrong', tenant: tenant.id })).rejects.toThrow(/401|UNAUTHENTICATED/);
+    await expect(
+      connectHttp(mcpUrl, { key: 'fk_000000000000_wrong', tenant: tenant.id }),
+    ).rejects.toThrow(/401|UNAUTHENTICATED/);
   });
 
   it('rejects a Host or Origin that is not allowed (DNS-rebinding protection), even with a valid key', async () => {
@@ -501,16 +763,25 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     const origin = await rawPost(mcpUrl, { ...auth, origin: 'http://attacker.example' });
     expect(origin.status).toBe(403);
     expect(origin.body).toContain('Invalid Origin');
-    expect((await rawPost(mcpUrl, { ...auth, origin: `http://localhost:${port}` })).status).toBe(200);
+    expect((await rawPost(mcpUrl, { ...auth, origin: `http://localhost:${port}` })).status).toBe(
+      200,
+    );
   });
 
   it('serves the 2026-07-28 protocol (server/discover) as well as the 2025 handshake', async () => {
     const modern = await checker(tenant.keys.engineer, tenant.id, 'modern');
     expect(modern.client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
     expect(engineer.client.getNegotiatedProtocolVersion()).not.toBe('2026-07-28');
-    expect(sorted((await listTools(modern.client)).map((t) => t.name))).toEqual(expectedTools({ role: 'engineer' }));
-    expect(await modern.ok('get_migration_job', { job_id: jobId })).toMatchObject({ job_id: jobId, status: 'completed' });
-    expect(await modern.fail('get_migration_job', { job_id: randomUUID() })).toMatch(/^404 JOB_NOT_FOUND/);
+    expect(sorted((await listTools(modern.client)).map((t) => t.name))).toEqual(
+      expectedTools({ role: 'engineer' }),
+    );
+    expect(await modern.ok('get_migration_job', { job_id: jobId })).toMatchObject({
+      job_id: jobId,
+      status: 'completed',
+    });
+    expect(await modern.fail('get_migration_job', { job_id: randomUUID() })).toMatch(
+      /^404 JOB_NOT_FOUND/,
+    );
   });
 
   it('read-only mode, toolsets and the role filter list only the right tools; outputSchemas: false removes every output schema', async () => {
@@ -526,11 +797,23 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
       [{}, expectedTools(), ALL_TOOLS],
       [{ readOnly: true }, expectedTools({ readOnly: true }), READ_ONLY_TOOLS],
       [{ toolsets: ['logs'] }, expectedTools({ toolsets: ['logs'] }), LOG_TOOLS],
-      [{ toolsets: ['jobs', 'ops'] }, expectedTools({ toolsets: ['jobs', 'ops'] }), [...JOB_TOOLS, ...OPS_TOOLS]],
+      [
+        { toolsets: ['jobs', 'ops'] },
+        expectedTools({ toolsets: ['jobs', 'ops'] }),
+        [...JOB_TOOLS, ...OPS_TOOLS],
+      ],
       [{ toolsets: ['admin'] }, expectedTools({ toolsets: ['admin'] }), ADMIN_TOOLS],
-      [{ toolsets: ['jobs'], readOnly: true }, expectedTools({ toolsets: ['jobs'], readOnly: true }), ['list_migration_jobs', 'get_migration_job', 'get_job_progress', 'list_job_batches']],
+      [
+        { toolsets: ['jobs'], readOnly: true },
+        expectedTools({ toolsets: ['jobs'], readOnly: true }),
+        ['list_migration_jobs', 'get_migration_job', 'get_job_progress', 'list_job_batches'],
+      ],
       [{ role: 'viewer' }, expectedTools({ role: 'viewer' }), VIEWER_TOOLS],
-      [{ role: 'engineer', readOnly: true }, expectedTools({ role: 'engineer', readOnly: true }), READ_ONLY_TOOLS.filter((n) => !(ADMIN_TOOLS as readonly string[]).includes(n))],
+      [
+        { role: 'engineer', readOnly: true },
+        expectedTools({ role: 'engineer', readOnly: true }),
+        READ_ONLY_TOOLS.filter((n) => !(ADMIN_TOOLS as readonly string[]).includes(n)),
+      ],
     ];
     for (const [options, expected, core] of cases) {
       const { names } = await namesFor(options);
@@ -539,16 +822,29 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the sqlite store', ()
     }
     // Read-only mode offers no tool that changes anything.
     const readOnly = (await namesFor({ readOnly: true })).names;
-    for (const name of ['create_migration_job', 'retry_migration_job', 'cancel_migration_job', 'create_tenant', 'create_api_key', 'revoke_api_key']) expect(readOnly).not.toContain(name);
-    expect(readOnly.every((n) => OPERATIONS.find((op) => op.id === n)!.annotations.readOnlyHint)).toBe(true);
+    for (const name of [
+      'create_migration_job',
+      'retry_migration_job',
+      'cancel_migration_job',
+      'create_tenant',
+      'create_api_key',
+      'revoke_api_key',
+    ])
+      expect(readOnly).not.toContain(name);
+    expect(
+      readOnly.every((n) => OPERATIONS.find((op) => op.id === n)!.annotations.readOnlyHint),
+    ).toBe(true);
     // Toolsets partition the tools: the issue's tools sit in the toolsets it names.
     expect((await namesFor({ toolsets: ['jobs'] })).names).toEqual(sorted(JOB_TOOLS));
     expect((await namesFor({ toolsets: ['logs'] })).names).toEqual(sorted(LOG_TOOLS));
 
     const { client, names } = await namesFor({ outputSchemas: false });
     expect(names).toEqual(expectedTools());
-    for (const tool of await listTools(client)) expect(tool.outputSchema, tool.name).toBeUndefined();
-    const result = await new ToolChecker(client, seen).init().then((c) => c.ok('get_migration_job', { job_id: jobId }));
+    for (const tool of await listTools(client))
+      expect(tool.outputSchema, tool.name).toBeUndefined();
+    const result = await new ToolChecker(client, seen)
+      .init()
+      .then((c) => c.ok('get_migration_job', { job_id: jobId }));
     expect(result.job_id).toBe(jobId);
   });
 
@@ -593,36 +889,74 @@ describe.skipIf(!pgUp)('MCP tools over Streamable HTTP, on the postgresql store'
     const engineer = await open(tenant.keys.engineer, tenant.id);
     const viewer = await open(tenant.keys.viewer, tenant.id);
     expect(sorted((await listTools(admin.client)).map((t) => t.name))).toEqual(expectedTools());
-    expect(sorted((await listTools(viewer.client)).map((t) => t.name))).toEqual(expectedTools({ role: 'viewer' }));
-    expect((await listTools(admin.client)).map((t) => t.name)).toEqual(expect.arrayContaining(ALL_TOOLS));
+    expect(sorted((await listTools(viewer.client)).map((t) => t.name))).toEqual(
+      expectedTools({ role: 'viewer' }),
+    );
+    expect((await listTools(admin.client)).map((t) => t.name)).toEqual(
+      expect.arrayContaining(ALL_TOOLS),
+    );
 
-    const created = await engineer.ok('create_migration_job', { source_config: `sqlite:${sample}`, target_config: target.url, batch_size: 250 });
+    const created = await engineer.ok('create_migration_job', {
+      source_config: `sqlite:${sample}`,
+      target_config: target.url,
+      batch_size: 250,
+    });
     const jobId = created.job_id as string;
     const done = await waitForJobTool(viewer, jobId);
     expect(done.status, JSON.stringify(done.error)).toBe('completed');
     expect((await viewer.ok('get_job_progress', { job_id: jobId })).tables).toHaveLength(5);
-    expect((await viewer.ok('list_job_batches', { job_id: jobId })).total).toBe(done.progress.batches.total);
+    expect((await viewer.ok('list_job_batches', { job_id: jobId })).total).toBe(
+      done.progress.batches.total,
+    );
     const logs = await viewer.ok('get_migration_logs', { job_id: jobId, limit: 3 });
     expect(logs.logs).toHaveLength(3);
-    const next = await viewer.ok('get_migration_logs', { job_id: jobId, limit: 3, cursor: logs.next_cursor });
+    const next = await viewer.ok('get_migration_logs', {
+      job_id: jobId,
+      limit: 3,
+      cursor: logs.next_cursor,
+    });
     expect(next.logs[0].log_id).toBeLessThan(logs.logs[2].log_id);
     const exported = await engineer.ok('export_migration_logs', { job_id: jobId, format: 'jsonl' });
     const lines = (await (await fetch(exported.export_url)).text()).trim().split('\n');
     expect(lines).toHaveLength(exported.records);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ log_id: expect.any(Number), status: expect.any(String) });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      log_id: expect.any(Number),
+      status: expect.any(String),
+    });
 
     expect(await engineer.fail('cancel_migration_job', { job_id: jobId })).toMatch(/^409 CONFLICT/);
-    expect(await engineer.fail('get_migration_job', { job_id: randomUUID() })).toMatch(/^404 JOB_NOT_FOUND: .*call list_migration_jobs/);
+    expect(await engineer.fail('get_migration_job', { job_id: randomUUID() })).toMatch(
+      /^404 JOB_NOT_FOUND: .*call list_migration_jobs/,
+    );
     expect((await viewer.ok('get_job_statistics')).jobs_by_status.completed).toBe(1);
     expect(await viewer.ok('get_worker_status')).toMatchObject({ workers_alive: 1 });
-    expect((await admin.ok('get_tenant_statistics')).tenants.map((t: Json) => t.tenant_id)).toContain(tenant.id);
+    expect(
+      (await admin.ok('get_tenant_statistics')).tenants.map((t: Json) => t.tenant_id),
+    ).toContain(tenant.id);
 
     const audit = await admin.ok('list_audit_events', { tenant_id: tenant.id });
     expect(audit.events).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ action: 'create_migration_job', method: 'MCP', target: jobId, status: 201, actor: keyId(tenant.keys.engineer) }),
-        expect.objectContaining({ action: 'cancel_migration_job', method: 'MCP', target: jobId, status: 409, result: 'failure' }),
-        expect.objectContaining({ action: 'export_migration_logs', method: 'MCP', target: jobId, status: 200 }),
+        expect.objectContaining({
+          action: 'create_migration_job',
+          method: 'MCP',
+          target: jobId,
+          status: 201,
+          actor: keyId(tenant.keys.engineer),
+        }),
+        expect.objectContaining({
+          action: 'cancel_migration_job',
+          method: 'MCP',
+          target: jobId,
+          status: 409,
+          result: 'failure',
+        }),
+        expect.objectContaining({
+          action: 'export_migration_logs',
+          method: 'MCP',
+          target: jobId,
+          status: 200,
+        }),
       ]),
     );
   });

@@ -26,19 +26,40 @@ interface OpenApiOperation {
 }
 
 /** The operation's inputs as a tool would take them: name → {required, description, schema}. */
-function inputsOf(op: OpenApiOperation): Map<string, { where: string; required: boolean; description: string | undefined; schema: Json }> {
-  const inputs = new Map<string, { where: string; required: boolean; description: string | undefined; schema: Json }>();
+function inputsOf(
+  op: OpenApiOperation,
+): Map<
+  string,
+  { where: string; required: boolean; description: string | undefined; schema: Json }
+> {
+  const inputs = new Map<
+    string,
+    { where: string; required: boolean; description: string | undefined; schema: Json }
+  >();
   for (const p of op.parameters ?? []) {
     if (p.in === 'header') continue;
     expect(inputs.has(p.name), `${op.operationId}: ${p.name} twice`).toBe(false);
-    inputs.set(p.name, { where: p.in, required: p.required === true, description: p.description ?? p.schema?.description, schema: p.schema });
+    inputs.set(p.name, {
+      where: p.in,
+      required: p.required === true,
+      description: p.description ?? p.schema?.description,
+      schema: p.schema,
+    });
   }
   const body = op.requestBody?.content['application/json']?.schema;
   if (body) {
     expect(body.type, `${op.operationId}: body is an object`).toBe('object');
     for (const [name, schema] of Object.entries<Json>(body.properties ?? {})) {
-      expect(inputs.has(name), `${op.operationId}: ${name} is both a parameter and a body field`).toBe(false);
-      inputs.set(name, { where: 'body', required: (body.required ?? []).includes(name), description: schema.description, schema });
+      expect(
+        inputs.has(name),
+        `${op.operationId}: ${name} is both a parameter and a body field`,
+      ).toBe(false);
+      inputs.set(name, {
+        where: 'body',
+        required: (body.required ?? []).includes(name),
+        description: schema.description,
+        schema,
+      });
     }
   }
   return inputs;
@@ -73,7 +94,9 @@ describe('MCP tools and OpenAPI operations are the same operations', () => {
     for (const [path, item] of Object.entries<Json>(doc.paths)) {
       for (const [method, op] of Object.entries<Json>(item)) {
         if (!op?.operationId) continue;
-        expect(operations.has(op.operationId), `operationId ${op.operationId} is unique`).toBe(false);
+        expect(operations.has(op.operationId), `operationId ${op.operationId} is unique`).toBe(
+          false,
+        );
         operations.set(op.operationId, { ...op, method: method.toUpperCase(), path });
       }
     }
@@ -92,7 +115,10 @@ describe('MCP tools and OpenAPI operations are the same operations', () => {
       expect(op, `tool ${tool.name} has an OpenAPI operation`).toBeDefined();
       expect(tool.description, tool.name).toBe(op!.description);
       expect(tool.description!.length, `${tool.name} is described`).toBeGreaterThan(20);
-      expect((tool as ListedTool & { title?: string }).title ?? tool.annotations?.title, tool.name).toBe(op!.summary);
+      expect(
+        (tool as ListedTool & { title?: string }).title ?? tool.annotations?.title,
+        tool.name,
+      ).toBe(op!.summary);
       // …and both are the one operation definition.
       const def = OPERATIONS.find((d) => d.id === tool.name)!;
       expect(op!.method).toBe(def.method);
@@ -104,10 +130,12 @@ describe('MCP tools and OpenAPI operations are the same operations', () => {
     const names = new Set(tools.map((t) => t.name));
     for (const [id] of operations) {
       const def = OPERATIONS.find((d) => d.id === id);
-      if (def?.toolset) expect(names.has(id), `${id} (toolset ${def.toolset}) is a tool`).toBe(true);
+      if (def?.toolset)
+        expect(names.has(id), `${id} (toolset ${def.toolset}) is a tool`).toBe(true);
       else expect(names.has(id), `${id} has no toolset and is not a tool`).toBe(false);
     }
-    for (const def of OPERATIONS) expect(operations.has(def.id), `${def.id} is in the OpenAPI document`).toBe(true);
+    for (const def of OPERATIONS)
+      expect(operations.has(def.id), `${def.id} is in the OpenAPI document`).toBe(true);
     for (const id of ['create_access_token', 'whoami', 'download_log_export']) {
       expect(operations.has(id), `${id} is an OpenAPI operation`).toBe(true);
       expect(names.has(id), `${id} is not a tool`).toBe(false);
@@ -121,38 +149,83 @@ describe('MCP tools and OpenAPI operations are the same operations', () => {
       const inputs = inputsOf(op);
       const props: Record<string, Json> = tool.inputSchema.properties ?? {};
       const required = new Set(tool.inputSchema.required ?? []);
-      expect(Object.keys(props).sort(), `${tool.name}: arguments = parameters + body fields`).toEqual([...inputs.keys()].sort());
+      expect(
+        Object.keys(props).sort(),
+        `${tool.name}: arguments = parameters + body fields`,
+      ).toEqual([...inputs.keys()].sort());
       for (const [name, input] of inputs) {
         // A path parameter is always required; otherwise the tool requires what the operation requires.
-        expect(required.has(name), `${tool.name}.${name} required (${input.where})`).toBe(input.required);
+        expect(required.has(name), `${tool.name}.${name} required (${input.where})`).toBe(
+          input.required,
+        );
         expect(props[name].description, `${tool.name}.${name} description`).toBe(input.description);
-        expect(enumOf(props[name]), `${tool.name}.${name} allowed values`).toEqual(enumOf(input.schema));
+        expect(enumOf(props[name]), `${tool.name}.${name} allowed values`).toEqual(
+          enumOf(input.schema),
+        );
       }
-      for (const name of required) expect(inputs.has(name), `${tool.name}: required ${name} is an operation input`).toBe(true);
+      for (const name of required)
+        expect(inputs.has(name), `${tool.name}: required ${name} is an operation input`).toBe(true);
       // The tenant comes from X-Tenant-ID (HTTP) or FREIGHT_TENANT_ID (stdio), never from the model.
-      const headers = (op.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name.toLowerCase());
+      const headers = (op.parameters ?? [])
+        .filter((p) => p.in === 'header')
+        .map((p) => p.name.toLowerCase());
       const def = OPERATIONS.find((d) => d.id === tool.name)!;
-      expect(headers.includes('x-tenant-id'), `${tool.name}: X-Tenant-ID header ⇔ tenant-scoped`).toBe(def.tenantScoped);
-      for (const name of Object.keys(props)) expect(name.toLowerCase()).not.toMatch(/^x-|tenant-id/);
+      expect(
+        headers.includes('x-tenant-id'),
+        `${tool.name}: X-Tenant-ID header ⇔ tenant-scoped`,
+      ).toBe(def.tenantScoped);
+      for (const name of Object.keys(props))
+        expect(name.toLowerCase()).not.toMatch(/^x-|tenant-id/);
       if (def.tenantScoped) expect(Object.keys(props), tool.name).not.toContain('tenant_id');
-      expect(tool.inputSchema.additionalProperties, `${tool.name} rejects unknown arguments`).toBe(false);
+      expect(tool.inputSchema.additionalProperties, `${tool.name} rejects unknown arguments`).toBe(
+        false,
+      );
     }
   });
 
   it('the arguments the issue names are there', () => {
-    const props = (name: string) => Object.keys(tools.find((t) => t.name === name)!.inputSchema.properties ?? {});
-    expect(props('create_migration_job')).toEqual(expect.arrayContaining(['source_config', 'target_config', 'tables', 'batch_size', 'max_retries', 'started_by']));
-    expect(props('retry_migration_job')).toEqual(expect.arrayContaining(['job_id', 'batch_ids', 'max_retries']));
+    const props = (name: string) =>
+      Object.keys(tools.find((t) => t.name === name)!.inputSchema.properties ?? {});
+    expect(props('create_migration_job')).toEqual(
+      expect.arrayContaining([
+        'source_config',
+        'target_config',
+        'tables',
+        'batch_size',
+        'max_retries',
+        'started_by',
+      ]),
+    );
+    expect(props('retry_migration_job')).toEqual(
+      expect.arrayContaining(['job_id', 'batch_ids', 'max_retries']),
+    );
     expect(props('export_migration_logs')).toEqual(expect.arrayContaining(['job_id', 'format']));
-    expect(enumOf(tools.find((t) => t.name === 'export_migration_logs')!.inputSchema.properties!.format)).toEqual(expect.arrayContaining(['csv', 'json']));
-    expect(props('list_migration_jobs')).toEqual(expect.arrayContaining(['status', 'created_after', 'created_before', 'limit', 'offset']));
-    expect(props('get_migration_logs')).toEqual(expect.arrayContaining(['job_id', 'status', 'limit', 'cursor']));
-    expect(tools.find((t) => t.name === 'create_migration_job')!.inputSchema.required?.sort()).toEqual(['source_config', 'target_config']);
+    expect(
+      enumOf(tools.find((t) => t.name === 'export_migration_logs')!.inputSchema.properties!.format),
+    ).toEqual(expect.arrayContaining(['csv', 'json']));
+    expect(props('list_migration_jobs')).toEqual(
+      expect.arrayContaining(['status', 'created_after', 'created_before', 'limit', 'offset']),
+    );
+    expect(props('get_migration_logs')).toEqual(
+      expect.arrayContaining(['job_id', 'status', 'limit', 'cursor']),
+    );
+    expect(
+      tools.find((t) => t.name === 'create_migration_job')!.inputSchema.required?.sort(),
+    ).toEqual(['source_config', 'target_config']);
     // The comparison above is not vacuous: the OpenAPI side has the same details.
     const exportInputs = inputsOf(operations.get('export_migration_logs')!);
     expect(exportInputs.get('job_id')).toMatchObject({ where: 'path', required: true });
-    expect(exportInputs.get('format')).toMatchObject({ where: 'query', required: false, description: expect.stringContaining('csv') });
-    expect(enumOf(exportInputs.get('format')!.schema)).toEqual(expect.arrayContaining(['csv', 'json']));
-    expect(inputsOf(operations.get('create_migration_job')!).get('source_config')).toMatchObject({ where: 'body', required: true });
+    expect(exportInputs.get('format')).toMatchObject({
+      where: 'query',
+      required: false,
+      description: expect.stringContaining('csv'),
+    });
+    expect(enumOf(exportInputs.get('format')!.schema)).toEqual(
+      expect.arrayContaining(['csv', 'json']),
+    );
+    expect(inputsOf(operations.get('create_migration_job')!).get('source_config')).toMatchObject({
+      where: 'body',
+      required: true,
+    });
   });
 });

@@ -18,12 +18,18 @@ export const REDIS_URL = `redis://${SERVICES.redis.host}:${SERVICES.redis.port}`
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 100): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => Promise<T> | T,
+  timeoutMs: number,
+  what: string,
+  everyMs = 100,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
 }
@@ -43,12 +49,20 @@ export interface Reply {
 
 /** fetch over real HTTP with Freight's headers. */
 export function client(base: string) {
-  return async (method: string, url: string, o: { key?: string | null; tenant?: string; body?: unknown } = {}): Promise<Reply> => {
+  return async (
+    method: string,
+    url: string,
+    o: { key?: string | null; tenant?: string; body?: unknown } = {},
+  ): Promise<Reply> => {
     const headers: Record<string, string> = {};
     if (o.key) headers.authorization = `Bearer ${o.key}`;
     if (o.tenant) headers['x-tenant-id'] = o.tenant;
     if (o.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${base}${url}`, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+    const res = await fetch(`${base}${url}`, {
+      method,
+      headers,
+      ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+    });
     const text = await res.text();
     let json: any = null;
     try {
@@ -62,12 +76,19 @@ export function client(base: string) {
 export type Client = ReturnType<typeof client>;
 
 /** A tenant with one key per role, made with the admin key. */
-export async function makeTenant(call: Client, adminKey: string, id = uniqueName('t').replaceAll('_', '-')): Promise<{ id: string; keys: Record<Role, string> }> {
+export async function makeTenant(
+  call: Client,
+  adminKey: string,
+  id = uniqueName('t').replaceAll('_', '-'),
+): Promise<{ id: string; keys: Record<Role, string> }> {
   const t = await call('POST', '/api/v1/admin/tenants', { key: adminKey, body: { tenant_id: id } });
   if (t.status !== 201) throw new Error(`create tenant: ${t.text}`);
   const keys = {} as Record<Role, string>;
   for (const role of ['viewer', 'engineer', 'admin'] as const) {
-    const k = await call('POST', '/api/v1/admin/keys', { key: adminKey, body: { tenant_id: id, role } });
+    const k = await call('POST', '/api/v1/admin/keys', {
+      key: adminKey,
+      body: { tenant_id: id, role },
+    });
     if (k.status !== 201) throw new Error(`create key: ${k.text}`);
     keys[role] = k.json.key;
   }
@@ -75,12 +96,20 @@ export async function makeTenant(call: Client, adminKey: string, id = uniqueName
 }
 
 /** Polls GET /api/v1/jobs/{id} until the job is in a terminal state. */
-export async function waitForJob(call: Client, key: string, tenant: string, jobId: string, timeoutMs = 60_000): Promise<any> {
+export async function waitForJob(
+  call: Client,
+  key: string,
+  tenant: string,
+  jobId: string,
+  timeoutMs = 60_000,
+): Promise<any> {
   return waitFor(
     async () => {
       const r = await call('GET', `/api/v1/jobs/${jobId}`, { key, tenant });
       if (r.status !== 200) throw new Error(`get job: ${r.text}`);
-      return ['completed', 'completed_with_errors', 'failed', 'cancelled'].includes(r.json.status) ? r.json : null;
+      return ['completed', 'completed_with_errors', 'failed', 'cancelled'].includes(r.json.status)
+        ? r.json
+        : null;
     },
     timeoutMs,
     `job ${jobId} to finish`,
@@ -95,7 +124,8 @@ export class Child {
   stderr = '';
 
   constructor(args: string[], env: Record<string, string>) {
-    if (!existsSync(path.join(REPO, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+    if (!existsSync(path.join(REPO, 'dist/cli/main.js')))
+      throw new Error('dist/ is missing: run `npm run build` first');
     this.child = spawn(process.execPath, [BIN, ...args], {
       cwd: REPO,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
@@ -103,7 +133,9 @@ export class Child {
     });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
   }
 
   get alive(): boolean {
@@ -122,7 +154,12 @@ export class Child {
 /** Starts `freight worker` and waits for its start-up line. */
 export async function startWorker(env: Record<string, string>, concurrency = 2): Promise<Child> {
   const worker = new Child(['worker', '--concurrency', String(concurrency)], env);
-  await waitFor(() => /worker \S+ running/.test(worker.stderr) || !worker.alive, 30_000, 'freight worker to start', 50);
+  await waitFor(
+    () => /worker \S+ running/.test(worker.stderr) || !worker.alive,
+    30_000,
+    'freight worker to start',
+    50,
+  );
   if (!worker.alive) throw new Error(`freight worker exited:\n${worker.stderr}`);
   return worker;
 }
@@ -141,7 +178,12 @@ export interface Distributed {
  * Distributed mode: a PostgreSQL store in a schema of its own, BullMQ on Redis under a queue name
  * of its own, and the API in this process without its worker (start `freight worker` children).
  */
-export async function startDistributedApi(options: { env?: Record<string, string>; log?: { level: string; stream: NodeJS.WritableStream } } = {}): Promise<Distributed> {
+export async function startDistributedApi(
+  options: {
+    env?: Record<string, string>;
+    log?: { level: string; stream: NodeJS.WritableStream };
+  } = {},
+): Promise<Distributed> {
   const schema = uniqueName('fobs');
   const queueName = uniqueName('fobs-q');
   const home = tempDir('freight-obs-');

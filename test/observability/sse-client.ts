@@ -96,19 +96,31 @@ export function openSse(url: string, headers: Record<string, string>): Promise<S
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
       const status = res.statusCode ?? 0;
-      const isStream = status === 200 && String(res.headers['content-type']).startsWith('text/event-stream');
+      const isStream =
+        status === 200 && String(res.headers['content-type']).startsWith('text/event-stream');
       if (!isStream) {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
         res.on('end', () =>
-          resolve({ status, headers: res.headers, body, events: [], times: [], parser: null, ended: Promise.resolve(), next: () => Promise.reject(new Error('not a stream')), close: () => {} }),
+          resolve({
+            status,
+            headers: res.headers,
+            body,
+            events: [],
+            times: [],
+            parser: null,
+            ended: Promise.resolve(),
+            next: () => Promise.reject(new Error('not a stream')),
+            close: () => {},
+          }),
         );
         return;
       }
       const events: SseEvent[] = [];
       const times: number[] = [];
-      const waiters: Array<{ match: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }> = [];
+      const waiters: Array<{ match: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }> =
+        [];
       const parser = new SseParser((event) => {
         events.push(event);
         times.push(Date.now());
@@ -138,7 +150,15 @@ export function openSse(url: string, headers: Record<string, string>): Promise<S
           const seen = events.find(match);
           if (seen) return Promise.resolve(seen);
           return new Promise((ok, fail) => {
-            const timer = setTimeout(() => fail(new Error(`no matching event within ${timeoutMs} ms; got ${events.map((e) => e.type).join(',')}`)), timeoutMs);
+            const timer = setTimeout(
+              () =>
+                fail(
+                  new Error(
+                    `no matching event within ${timeoutMs} ms; got ${events.map((e) => e.type).join(',')}`,
+                  ),
+                ),
+              timeoutMs,
+            );
             waiters.push({
               match,
               resolve: (e) => {

@@ -38,14 +38,26 @@ const INPUT_PASSWORD = 'Fuzz-Input-Pw-zq4';
 const FORBIDDEN_IN_SUCCESS = forbiddenForms([INPUT_PASSWORD]);
 
 /** Percent-encodes the UTF-8 bytes of any string (lone surrogates included, as U+FFFD). */
-const encodePath = (s: string) => [...Buffer.from(s)].map((b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+const encodePath = (s: string) =>
+  [...Buffer.from(s)]
+    .map((b) =>
+      /[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b))
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('');
 
 type Schema = Record<string, any>;
 interface Op {
   readonly id: string;
   readonly method: string;
   readonly path: string;
-  readonly params: Array<{ name: string; in: 'path' | 'query' | 'header'; required: boolean; schema: Schema }>;
+  readonly params: Array<{
+    name: string;
+    in: 'path' | 'query' | 'header';
+    required: boolean;
+    schema: Schema;
+  }>;
   readonly body: Schema | null;
   readonly bodyRequired: boolean;
 }
@@ -94,31 +106,67 @@ const hostileString = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 10_000, max: 120_000 }).map((n) => 'é'.repeat(n)) },
 );
 
-const anyJson = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.double(), fc.string({ maxLength: 10 }), fc.constant([]), fc.constant({}), fc.array(fc.integer(), { maxLength: 3 }));
+const anyJson = fc.oneof(
+  fc.constant(null),
+  fc.boolean(),
+  fc.integer(),
+  fc.double(),
+  fc.string({ maxLength: 10 }),
+  fc.constant([]),
+  fc.constant({}),
+  fc.array(fc.integer(), { maxLength: 3 }),
+);
 
 /** A value that satisfies `schema` (biased to its boundaries), or something close to it. */
-function valid(schema: Schema, name: string, dict: Record<string, string[]>): fc.Arbitrary<unknown> {
+function valid(
+  schema: Schema,
+  name: string,
+  dict: Record<string, string[]>,
+): fc.Arbitrary<unknown> {
   const known = dict[name];
   const fromSchema = validFromSchema(schema, name, dict);
-  return known?.length ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...known) }, { weight: 1, arbitrary: fromSchema }) : fromSchema;
+  return known?.length
+    ? fc.oneof(
+        { weight: 3, arbitrary: fc.constantFrom(...known) },
+        { weight: 1, arbitrary: fromSchema },
+      )
+    : fromSchema;
 }
 
-function validFromSchema(schema: Schema, name: string, dict: Record<string, string[]>): fc.Arbitrary<unknown> {
-  if (schema.anyOf || schema.oneOf) return fc.oneof(...(schema.anyOf ?? schema.oneOf).map((s: Schema) => valid(s, name, dict)));
+function validFromSchema(
+  schema: Schema,
+  name: string,
+  dict: Record<string, string[]>,
+): fc.Arbitrary<unknown> {
+  if (schema.anyOf || schema.oneOf)
+    return fc.oneof(...(schema.anyOf ?? schema.oneOf).map((s: Schema) => valid(s, name, dict)));
   if (schema.enum) return fc.constantFrom(...schema.enum);
   if (schema.const !== undefined) return fc.constant(schema.const);
   const type = Array.isArray(schema.type) ? schema.type : [schema.type];
-  if (type.includes('null') && type.length > 1) return fc.oneof(fc.constant(null), validFromSchema({ ...schema, type: type.find((t: string) => t !== 'null') }, name, dict));
+  if (type.includes('null') && type.length > 1)
+    return fc.oneof(
+      fc.constant(null),
+      validFromSchema({ ...schema, type: type.find((t: string) => t !== 'null') }, name, dict),
+    );
   switch (type[0]) {
     case 'string': {
       if (schema.format === 'uuid') return fc.uuid({ version: 4 });
-      if (schema.format === 'date-time') return fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString());
-      if (schema.format === 'uri') return fc.oneof(fc.webUrl(), fc.constantFrom('http://127.0.0.1:9/hook', 'http://[::1]/x', 'http://169.254.169.254/'));
+      if (schema.format === 'date-time')
+        return fc
+          .date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true })
+          .map((d) => d.toISOString());
+      if (schema.format === 'uri')
+        return fc.oneof(
+          fc.webUrl(),
+          fc.constantFrom('http://127.0.0.1:9/hook', 'http://[::1]/x', 'http://169.254.169.254/'),
+        );
       const min = schema.minLength ?? 0;
       const max = Math.min(schema.maxLength ?? 64, 64);
       if (schema.pattern) {
         try {
-          return fc.stringMatching(new RegExp(schema.pattern)).filter((s) => s.length >= min && s.length <= (schema.maxLength ?? Infinity));
+          return fc
+            .stringMatching(new RegExp(schema.pattern))
+            .filter((s) => s.length >= min && s.length <= (schema.maxLength ?? Infinity));
         } catch {
           // a pattern fast-check cannot generate from: plain strings
         }
@@ -127,20 +175,34 @@ function validFromSchema(schema: Schema, name: string, dict: Record<string, stri
     }
     case 'integer':
     case 'number': {
-      const min = schema.exclusiveMinimum !== undefined ? schema.exclusiveMinimum + 1 : (schema.minimum ?? -1000);
-      const max = schema.exclusiveMaximum !== undefined ? schema.exclusiveMaximum - 1 : Math.min(schema.maximum ?? 1_000_000, Number.MAX_SAFE_INTEGER);
-      return fc.oneof(fc.constantFrom(min, max), fc.integer({ min: Math.max(min, -1e9), max: Math.min(max, 1e9) }));
+      const min =
+        schema.exclusiveMinimum !== undefined
+          ? schema.exclusiveMinimum + 1
+          : (schema.minimum ?? -1000);
+      const max =
+        schema.exclusiveMaximum !== undefined
+          ? schema.exclusiveMaximum - 1
+          : Math.min(schema.maximum ?? 1_000_000, Number.MAX_SAFE_INTEGER);
+      return fc.oneof(
+        fc.constantFrom(min, max),
+        fc.integer({ min: Math.max(min, -1e9), max: Math.min(max, 1e9) }),
+      );
     }
     case 'boolean':
       return fc.boolean();
     case 'array': {
       const minLength = schema.minItems ?? 0;
-      return fc.array(valid(schema.items ?? {}, name, dict), { minLength, maxLength: Math.max(minLength, Math.min(schema.maxItems ?? 4, 4)) });
+      return fc.array(valid(schema.items ?? {}, name, dict), {
+        minLength,
+        maxLength: Math.max(minLength, Math.min(schema.maxItems ?? 4, 4)),
+      });
     }
     case 'object': {
       const props = Object.entries((schema.properties ?? {}) as Record<string, Schema>);
       if (props.length === 0) return fc.constant({});
-      return fc.record(Object.fromEntries(props.map(([k, s]) => [k, valid(s, k, dict)])), { requiredKeys: (schema.required ?? []) as never[] });
+      return fc.record(Object.fromEntries(props.map(([k, s]) => [k, valid(s, k, dict)])), {
+        requiredKeys: (schema.required ?? []) as never[],
+      });
     }
     default:
       return anyJson;
@@ -148,22 +210,64 @@ function validFromSchema(schema: Schema, name: string, dict: Record<string, stri
 }
 
 /** Something `schema` should refuse: wrong types, past the bounds, unknown or missing fields, hostile strings. */
-function invalid(schema: Schema, name: string, dict: Record<string, string[]>): fc.Arbitrary<unknown> {
+function invalid(
+  schema: Schema,
+  name: string,
+  dict: Record<string, string[]>,
+): fc.Arbitrary<unknown> {
   const options: fc.Arbitrary<unknown>[] = [anyJson, hostileString];
   const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
   if (type === 'integer' || type === 'number') {
-    const edges = [schema.minimum !== undefined ? schema.minimum - 1 : null, schema.maximum !== undefined ? schema.maximum + 1 : null, schema.exclusiveMinimum, 0.5, -0, 2 ** 64, -(2 ** 53) - 2].filter((x) => x !== null && x !== undefined);
+    const edges = [
+      schema.minimum !== undefined ? schema.minimum - 1 : null,
+      schema.maximum !== undefined ? schema.maximum + 1 : null,
+      schema.exclusiveMinimum,
+      0.5,
+      -0,
+      2 ** 64,
+      -(2 ** 53) - 2,
+    ].filter((x) => x !== null && x !== undefined);
     options.push(fc.constantFrom(...edges));
   }
-  if (type === 'string' && schema.maxLength) options.push(fc.constant('z'.repeat(schema.maxLength + 1)));
-  if (type === 'array') options.push(fc.constant([]), fc.array(anyJson, { minLength: 1, maxLength: 3 }), fc.constant(Array.from({ length: (schema.maxItems ?? 1000) + 1 }, () => 'x')));
+  if (type === 'string' && schema.maxLength)
+    options.push(fc.constant('z'.repeat(schema.maxLength + 1)));
+  if (type === 'array')
+    options.push(
+      fc.constant([]),
+      fc.array(anyJson, { minLength: 1, maxLength: 3 }),
+      fc.constant(Array.from({ length: (schema.maxItems ?? 1000) + 1 }, () => 'x')),
+    );
   if (type === 'object' && schema.properties) {
     const base = valid(schema, name, dict) as fc.Arbitrary<Record<string, unknown>>;
     const props = Object.keys(schema.properties);
-    options.push(base.chain((o) => fc.tuple(hostileString, anyJson).map(([k, v]) => ({ ...o, [k || 'zz_unknown']: v }))));
-    if ((schema.required ?? []).length > 0) options.push(base.chain((o) => fc.constantFrom(...(schema.required as string[])).map((k) => Object.fromEntries(Object.entries(o).filter(([key]) => key !== k)))));
-    options.push(base.chain((o) => fc.constantFrom(...props).chain((k) => invalid(schema.properties[k], k, dict).map((v) => ({ ...o, [k]: v })))));
-    options.push(base.map((o) => JSON.parse(`{"__proto__": {"polluted": true}, ${JSON.stringify(o).slice(1)}`.replace(/, }$/, '}')) as unknown));
+    options.push(
+      base.chain((o) =>
+        fc.tuple(hostileString, anyJson).map(([k, v]) => ({ ...o, [k || 'zz_unknown']: v })),
+      ),
+    );
+    if ((schema.required ?? []).length > 0)
+      options.push(
+        base.chain((o) =>
+          fc
+            .constantFrom(...(schema.required as string[]))
+            .map((k) => Object.fromEntries(Object.entries(o).filter(([key]) => key !== k))),
+        ),
+      );
+    options.push(
+      base.chain((o) =>
+        fc
+          .constantFrom(...props)
+          .chain((k) => invalid(schema.properties[k], k, dict).map((v) => ({ ...o, [k]: v }))),
+      ),
+    );
+    options.push(
+      base.map(
+        (o) =>
+          JSON.parse(
+            `{"__proto__": {"polluted": true}, ${JSON.stringify(o).slice(1)}`.replace(/, }$/, '}'),
+          ) as unknown,
+      ),
+    );
   }
   return fc.oneof(...options);
 }
@@ -172,7 +276,8 @@ function invalid(schema: Schema, name: string, dict: Record<string, string[]>): 
 function stringsIn(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   if (Array.isArray(value)) return value.flatMap(stringsIn);
-  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => [k, ...stringsIn(v)]);
+  if (value && typeof value === 'object')
+    return Object.entries(value).flatMap(([k, v]) => [k, ...stringsIn(v)]);
   return [];
 }
 
@@ -181,7 +286,14 @@ function operationsFrom(doc: { paths: Record<string, Record<string, any>> }): Op
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(item)) {
       const body = op.requestBody?.content?.['application/json']?.schema ?? null;
-      ops.push({ id: op.operationId, method: method.toUpperCase(), path, params: op.parameters ?? [], body, bodyRequired: Boolean(op.requestBody?.required) });
+      ops.push({
+        id: op.operationId,
+        method: method.toUpperCase(),
+        path,
+        params: op.parameters ?? [],
+        body,
+        bodyRequired: Boolean(op.requestBody?.required),
+      });
     }
   }
   return ops;
@@ -208,8 +320,19 @@ describe.skipIf(!pgUp)('fuzzing every operation from the OpenAPI document', () =
     // No worker while fuzzing: jobs the fuzzer creates stay pending (nothing connects to generated hosts).
     proc = await startApiProcess(config, { worker: false, server: { logger: false } });
     const admin = proc.bootstrapKey!.key;
-    const call = async (method: string, url: string, key: string, tenant: string | null, payload?: unknown) => {
-      const r = await proc.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${key}`, ...(tenant ? { 'x-tenant-id': tenant } : {}) }, ...(payload ? { payload: payload as object } : {}) });
+    const call = async (
+      method: string,
+      url: string,
+      key: string,
+      tenant: string | null,
+      payload?: unknown,
+    ) => {
+      const r = await proc.app.inject({
+        method: method as 'GET',
+        url,
+        headers: { authorization: `Bearer ${key}`, ...(tenant ? { 'x-tenant-id': tenant } : {}) },
+        ...(payload ? { payload: payload as object } : {}),
+      });
       if (r.statusCode >= 300) throw new Error(`${method} ${url}: ${r.statusCode} ${r.body}`);
       return r.json();
     };
@@ -217,26 +340,72 @@ describe.skipIf(!pgUp)('fuzzing every operation from the OpenAPI document', () =
     for (const t of ['fuzz-a', 'fuzz-b']) {
       await call('POST', '/api/v1/admin/tenants', admin, null, { tenant_id: t });
       keys[t] = {};
-      for (const role of ['viewer', 'engineer', 'admin']) keys[t]![role] = (await call('POST', '/api/v1/admin/keys', admin, null, { tenant_id: t, role })).key;
+      for (const role of ['viewer', 'engineer', 'admin'])
+        keys[t]![role] = (
+          await call('POST', '/api/v1/admin/keys', admin, null, { tenant_id: t, role })
+        ).key;
     }
     const A = keys['fuzz-a']!;
-    const spare = await call('POST', '/api/v1/admin/keys', admin, null, { tenant_id: 'fuzz-a', role: 'viewer' });
-    const jwt = (await call('POST', '/api/v1/auth/token', A.viewer!, null, {})).access_token as string;
+    const spare = await call('POST', '/api/v1/admin/keys', admin, null, {
+      tenant_id: 'fuzz-a',
+      role: 'viewer',
+    });
+    const jwt = (await call('POST', '/api/v1/auth/token', A.viewer!, null, {}))
+      .access_token as string;
 
     // A's finished jobs (run by a worker that stops before the fuzzing): one copied, one failed on its password.
     const db = new Database(home.file('shop.db'));
-    db.exec(`CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO items (v) VALUES ('a'), ('b'), ('c');`);
+    db.exec(
+      `CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO items (v) VALUES ('a'), ('b'), ('c');`,
+    );
     db.close();
-    const completed = (await call('POST', '/api/v1/jobs', A.engineer!, 'fuzz-a', { source_config: `sqlite:${home.file('shop.db')}`, target_config: `postgresql://postgres:${PASSWORD}@127.0.0.1:5432/test?schema=${pg.name}` })).job_id as string;
-    const failed = (await call('POST', '/api/v1/jobs', A.engineer!, 'fuzz-a', { source_config: { type: 'mysql', host: '127.0.0.1', port: 3306, database: 'nope', user: 'fuzz_nobody', password: PASSWORD }, target_config: `sqlite:${home.file('never.db')}`, max_retries: 0 })).job_id as string;
-    const worker = new Worker({ ledger: proc.services.store, queue: proc.services.queue, connectors: proc.services.connectors, guard: proc.services.guard, concurrency: 2 });
+    const completed = (
+      await call('POST', '/api/v1/jobs', A.engineer!, 'fuzz-a', {
+        source_config: `sqlite:${home.file('shop.db')}`,
+        target_config: `postgresql://postgres:${PASSWORD}@127.0.0.1:5432/test?schema=${pg.name}`,
+      })
+    ).job_id as string;
+    const failed = (
+      await call('POST', '/api/v1/jobs', A.engineer!, 'fuzz-a', {
+        source_config: {
+          type: 'mysql',
+          host: '127.0.0.1',
+          port: 3306,
+          database: 'nope',
+          user: 'fuzz_nobody',
+          password: PASSWORD,
+        },
+        target_config: `sqlite:${home.file('never.db')}`,
+        max_retries: 0,
+      })
+    ).job_id as string;
+    const worker = new Worker({
+      ledger: proc.services.store,
+      queue: proc.services.queue,
+      connectors: proc.services.connectors,
+      guard: proc.services.guard,
+      concurrency: 2,
+    });
     worker.start();
-    const statusOf = async (id: string) => (await call('GET', `/api/v1/jobs/${id}`, A.viewer!, 'fuzz-a')).status as string;
-    await eventually(async () => (await statusOf(completed)) === 'completed' && (await statusOf(failed)) === 'failed', 'the fixture jobs to finish', 30_000);
+    const statusOf = async (id: string) =>
+      (await call('GET', `/api/v1/jobs/${id}`, A.viewer!, 'fuzz-a')).status as string;
+    await eventually(
+      async () =>
+        (await statusOf(completed)) === 'completed' && (await statusOf(failed)) === 'failed',
+      'the fixture jobs to finish',
+      30_000,
+    );
     await worker.stop();
-    const hook = await call('POST', '/api/v1/webhooks', A.engineer!, 'fuzz-a', { url: `http://127.0.0.1:9/services/${HOOK_TOKEN}/x`, kind: 'slack' });
-    const spareHook = await call('POST', '/api/v1/webhooks', A.engineer!, 'fuzz-a', { url: 'http://127.0.0.1:9/spare' });
-    const exportUrl = (await call('GET', `/api/v1/logs/export/${completed}?format=json`, A.engineer!, 'fuzz-a')).export_url as string;
+    const hook = await call('POST', '/api/v1/webhooks', A.engineer!, 'fuzz-a', {
+      url: `http://127.0.0.1:9/services/${HOOK_TOKEN}/x`,
+      kind: 'slack',
+    });
+    const spareHook = await call('POST', '/api/v1/webhooks', A.engineer!, 'fuzz-a', {
+      url: 'http://127.0.0.1:9/spare',
+    });
+    const exportUrl = (
+      await call('GET', `/api/v1/logs/export/${completed}?format=json`, A.engineer!, 'fuzz-a')
+    ).export_url as string;
     const exportToken = new URL(exportUrl).pathname.split('/').pop()!;
 
     // Values the generators mix in for parameters of these names, so requests also reach real resources.
@@ -246,11 +415,22 @@ describe.skipIf(!pgUp)('fuzzing every operation from the OpenAPI document', () =
       key_id: [spare.key_id, '000000000000'],
       token: [exportToken, `${exportToken.slice(0, -3)}abc`, exportToken.split('.')[0]!],
       tenant_id: ['fuzz-a', 'fuzz-b', 'platform', 'no-such-tenant'],
-      source_config: [`sqlite:${home.file('shop.db')}`, `mysql://u:${INPUT_PASSWORD}@127.0.0.1:1/d`, 'csv:data'],
-      target_config: [`sqlite:${home.file('out.db')}`, `postgresql://postgres:${INPUT_PASSWORD}@127.0.0.1:1/test`],
+      source_config: [
+        `sqlite:${home.file('shop.db')}`,
+        `mysql://u:${INPUT_PASSWORD}@127.0.0.1:1/d`,
+        'csv:data',
+      ],
+      target_config: [
+        `sqlite:${home.file('out.db')}`,
+        `postgresql://postgres:${INPUT_PASSWORD}@127.0.0.1:1/test`,
+      ],
       password: [INPUT_PASSWORD],
       api_key: [A.viewer!, `fk_${'0'.repeat(12)}_${'A'.repeat(43)}`],
-      url: ['http://127.0.0.1:9/fuzz', 'http://169.254.169.254/', 'https://hooks.slack.com/services/T/B/x'],
+      url: [
+        'http://127.0.0.1:9/fuzz',
+        'http://169.254.169.254/',
+        'https://hooks.slack.com/services/T/B/x',
+      ],
     });
     creds = [
       { name: 'A viewer', authorization: `Bearer ${A.viewer}` },
@@ -285,77 +465,142 @@ describe.skipIf(!pgUp)('fuzzing every operation from the OpenAPI document', () =
       const param = (p: Op['params'][number]) => {
         if (p.in === 'header') return fc.constant(undefined); // x-tenant-id: chosen below
         const present = p.required || p.in === 'path' ? fc.constant(true) : fc.boolean();
-        return present.chain((yes) => (yes ? fc.oneof({ weight: 3, arbitrary: valid(p.schema, p.name, dict) }, { weight: 1, arbitrary: invalid(p.schema, p.name, dict) }) : fc.constant(undefined)));
+        return present.chain((yes) =>
+          yes
+            ? fc.oneof(
+                { weight: 3, arbitrary: valid(p.schema, p.name, dict) },
+                { weight: 1, arbitrary: invalid(p.schema, p.name, dict) },
+              )
+            : fc.constant(undefined),
+        );
       };
       const body = op.body
         ? fc.oneof(
             { weight: 4, arbitrary: valid(op.body, 'body', dict).map((v) => ({ json: v })) },
             { weight: 4, arbitrary: invalid(op.body, 'body', dict).map((v) => ({ json: v })) },
-            { weight: 1, arbitrary: fc.constantFrom('{', '{"a":', 'null', '[', '\u0000', '{"__proto__":{"x":1}}').map((raw) => ({ raw })) },
+            {
+              weight: 1,
+              arbitrary: fc
+                .constantFrom('{', '{"a":', 'null', '[', '\u0000', '{"__proto__":{"x":1}}')
+                .map((raw) => ({ raw })),
+            },
             { weight: 1, arbitrary: fc.constant(undefined) },
           )
-        : fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: anyJson.map((v) => ({ json: v })) });
+        : fc.oneof(
+            { weight: 9, arbitrary: fc.constant(undefined) },
+            { weight: 1, arbitrary: anyJson.map((v) => ({ json: v })) },
+          );
       return fc.record({
         op: fc.constant(op),
         params: fc.tuple(...op.params.map(param)),
         body,
         // Mostly tenant A's own credentials and header, so requests get past authorization often enough to go deep.
-        cred: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...creds.slice(0, 4)) }, { weight: 2, arbitrary: fc.constantFrom(...creds) }),
+        cred: fc.oneof(
+          { weight: 3, arbitrary: fc.constantFrom(...creds.slice(0, 4)) },
+          { weight: 2, arbitrary: fc.constantFrom(...creds) },
+        ),
         tenant: fc.oneof(
           { weight: 6, arbitrary: fc.constant('fuzz-a') },
           { weight: 2, arbitrary: fc.constantFrom(...tenants) },
-          { weight: 1, arbitrary: hostileString.filter((s) => s.length < 200 && /^[\x20-\x7e]*$/.test(s)) },
+          {
+            weight: 1,
+            arbitrary: hostileString.filter((s) => s.length < 200 && /^[\x20-\x7e]*$/.test(s)),
+          },
           { weight: 1, arbitrary: fc.constant(null) },
         ),
         rawPath: fc.boolean(),
-        contentType: fc.oneof({ weight: 9, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16') }),
+        contentType: fc.oneof(
+          { weight: 9, arbitrary: fc.constant('application/json') },
+          {
+            weight: 1,
+            arbitrary: fc.constantFrom(
+              'text/plain',
+              'application/x-www-form-urlencoded',
+              'application/json; charset=utf-16',
+            ),
+          },
+        ),
       });
     });
 
     await fc.assert(
-      fc.asyncProperty(requestArb, async ({ op, params, body, cred, tenant, contentType, rawPath }) => {
-        let path = op.path;
-        const query = new URLSearchParams();
-        op.params.forEach((p, i) => {
-          const value = params[i];
-          if (value === undefined) return;
-          const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
-          // Path values are usually percent-encoded; printable ones sometimes go in as they are (their own %-escapes, dots and all).
-          if (p.in === 'path') path = path.replace(`{${p.name}}`, (rawPath && /^[\x21-\x7e]+$/.test(text(value)) ? text(value) : encodePath(text(value))) || '%20');
-          else if (p.in === 'query') for (const v of Array.isArray(value) ? value : [value]) query.append(p.name, text(v));
-        });
-        // The event stream of a job that is not finished never ends: only finished or foreign jobs are watched.
-        // (A's failed job may have been retried by now, and without a worker it stays pending.)
-        if (op.id === 'stream_job_events' && path.includes(dict.job_id![1]!)) return;
-        const headers: Record<string, string> = {};
-        if (cred.authorization) headers.authorization = cred.authorization;
-        if (tenant !== null) headers['x-tenant-id'] = tenant;
-        let payload: string | undefined;
-        if (body) {
-          payload = 'raw' in body ? body.raw : JSON.stringify(body.json);
-          headers['content-type'] = contentType;
-        }
-        const url = `${path}${query.size ? `?${query}` : ''}`;
-        const res = await proc.app.inject({ method: op.method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
-        const where = `${op.id}: ${op.method} ${url.slice(0, 300)} as ${cred.name} for ${JSON.stringify(tenant)} with ${payload?.slice(0, 300)}`;
-        expect(res.statusCode, `${where} → ${res.statusCode} ${res.body.slice(0, 500)}`).toBeLessThan(500);
-        const text = `${JSON.stringify(res.headers)}\n${res.body}`;
-        expectNoSecret(text, where, res.statusCode < 400 ? [...FORBIDDEN, ...FORBIDDEN_IN_SUCCESS] : FORBIDDEN);
-        // What the request itself carried may be quoted back (an unknown route or key): not held against the answer.
-        const sent = [url, url.split('?')[0]!, ...stringsIn(body && 'json' in body ? body.json : undefined), ...(body && 'raw' in body ? [body.raw] : []), ...[...query.values()]];
-        expectNoStackTrace(withoutEchoes(res.body, sent), where);
-        if (res.statusCode >= 400) expectError(res as never, res.statusCode, undefined, where, sent);
-        const s = seen.get(op.id) ?? new Set<number>();
-        s.add(res.statusCode);
-        seen.set(op.id, s);
-      }),
+      fc.asyncProperty(
+        requestArb,
+        async ({ op, params, body, cred, tenant, contentType, rawPath }) => {
+          let path = op.path;
+          const query = new URLSearchParams();
+          op.params.forEach((p, i) => {
+            const value = params[i];
+            if (value === undefined) return;
+            const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+            // Path values are usually percent-encoded; printable ones sometimes go in as they are (their own %-escapes, dots and all).
+            if (p.in === 'path')
+              path = path.replace(
+                `{${p.name}}`,
+                (rawPath && /^[\x21-\x7e]+$/.test(text(value))
+                  ? text(value)
+                  : encodePath(text(value))) || '%20',
+              );
+            else if (p.in === 'query')
+              for (const v of Array.isArray(value) ? value : [value]) query.append(p.name, text(v));
+          });
+          // The event stream of a job that is not finished never ends: only finished or foreign jobs are watched.
+          // (A's failed job may have been retried by now, and without a worker it stays pending.)
+          if (op.id === 'stream_job_events' && path.includes(dict.job_id![1]!)) return;
+          const headers: Record<string, string> = {};
+          if (cred.authorization) headers.authorization = cred.authorization;
+          if (tenant !== null) headers['x-tenant-id'] = tenant;
+          let payload: string | undefined;
+          if (body) {
+            payload = 'raw' in body ? body.raw : JSON.stringify(body.json);
+            headers['content-type'] = contentType;
+          }
+          const url = `${path}${query.size ? `?${query}` : ''}`;
+          const res = await proc.app.inject({
+            method: op.method as 'GET',
+            url,
+            headers,
+            ...(payload !== undefined ? { payload } : {}),
+          });
+          const where = `${op.id}: ${op.method} ${url.slice(0, 300)} as ${cred.name} for ${JSON.stringify(tenant)} with ${payload?.slice(0, 300)}`;
+          expect(
+            res.statusCode,
+            `${where} → ${res.statusCode} ${res.body.slice(0, 500)}`,
+          ).toBeLessThan(500);
+          const text = `${JSON.stringify(res.headers)}\n${res.body}`;
+          expectNoSecret(
+            text,
+            where,
+            res.statusCode < 400 ? [...FORBIDDEN, ...FORBIDDEN_IN_SUCCESS] : FORBIDDEN,
+          );
+          // What the request itself carried may be quoted back (an unknown route or key): not held against the answer.
+          const sent = [
+            url,
+            url.split('?')[0]!,
+            ...stringsIn(body && 'json' in body ? body.json : undefined),
+            ...(body && 'raw' in body ? [body.raw] : []),
+            ...[...query.values()],
+          ];
+          expectNoStackTrace(withoutEchoes(res.body, sent), where);
+          if (res.statusCode >= 400)
+            expectError(res as never, res.statusCode, undefined, where, sent);
+          const s = seen.get(op.id) ?? new Set<number>();
+          s.add(res.statusCode);
+          seen.set(op.id, s);
+        },
+      ),
       { seed: SEED, numRuns: RUNS, endOnFailure: true },
     );
 
     // Every operation was exercised, and most reached past validation at least once.
     for (const op of ops) expect(seen.has(op.id), `${op.id} was never requested`).toBe(true);
     const succeeded = ops.filter((op) => [...(seen.get(op.id) ?? [])].some((s) => s < 300));
-    expect(succeeded.length, `operations that succeeded at least once: ${succeeded.map((o) => o.id).join(', ')}`).toBeGreaterThanOrEqual(ops.length * 0.6);
-    console.info(`fuzz: statuses per operation ${JSON.stringify(Object.fromEntries([...seen].map(([k, v]) => [k, [...v].sort()])))}`);
+    expect(
+      succeeded.length,
+      `operations that succeeded at least once: ${succeeded.map((o) => o.id).join(', ')}`,
+    ).toBeGreaterThanOrEqual(ops.length * 0.6);
+    console.info(
+      `fuzz: statuses per operation ${JSON.stringify(Object.fromEntries([...seen].map(([k, v]) => [k, [...v].sort()])))}`,
+    );
   });
 });

@@ -20,7 +20,8 @@ export class FreightProcess {
     args: string[],
     env: Record<string, string>,
   ) {
-    if (!existsSync(path.join(REPO, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+    if (!existsSync(path.join(REPO, 'dist/cli/main.js')))
+      throw new Error('dist/ is missing: run `npm run build` first');
     this.child = spawn(process.execPath, [BIN, ...args], {
       cwd: REPO,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
@@ -43,10 +44,17 @@ export class FreightProcess {
 
   /** Waits for a line matching `pattern`; fails with the output if the process exits first. */
   async waitFor(pattern: RegExp, what: string, timeoutMs = 30_000): Promise<RegExpExecArray> {
-    const m = await eventually(() => pattern.exec(this.out) ?? (this.exitInfo ? ('exited' as const) : null), `${this.name}: ${what}`, timeoutMs).catch((e: Error) => {
+    const m = await eventually(
+      () => pattern.exec(this.out) ?? (this.exitInfo ? ('exited' as const) : null),
+      `${this.name}: ${what}`,
+      timeoutMs,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}\n${this.out}`);
     });
-    if (m === 'exited') throw new Error(`${this.name} exited (${JSON.stringify(this.exitInfo)}) before ${what}:\n${this.out}`);
+    if (m === 'exited')
+      throw new Error(
+        `${this.name} exited (${JSON.stringify(this.exitInfo)}) before ${what}:\n${this.out}`,
+      );
     return m;
   }
 

@@ -28,13 +28,19 @@ export function expectError(
   let body: any;
   expect(() => (body = JSON.parse(res.body)), where).not.toThrow();
   expect(Object.keys(body).sort(), where).toEqual(['error', 'request_id']);
-  expect(Object.keys(body.error).every((k) => ['code', 'message', 'details'].includes(k)), where).toBe(true);
+  expect(
+    Object.keys(body.error).every((k) => ['code', 'message', 'details'].includes(k)),
+    where,
+  ).toBe(true);
   expect(body.error.code, where).toMatch(/^[A-Z_]+$/);
   expect(typeof body.error.message, where).toBe('string');
   expect(body.error.message.length, where).toBeGreaterThan(0);
   if (body.error.details !== undefined) expect(typeof body.error.details, where).toBe('object');
   expect(body.request_id, where).toBe(res.headers['x-request-id']);
-  if (code !== undefined) expect(body.error.code, where).toMatch(typeof code === 'string' ? new RegExp(`^${code}$`) : code);
+  if (code !== undefined)
+    expect(body.error.code, where).toMatch(
+      typeof code === 'string' ? new RegExp(`^${code}$`) : code,
+    );
   expectNoStackTrace(withoutEchoes(res.body, sent), where);
   return body.error;
 }
@@ -42,12 +48,18 @@ export function expectError(
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `check` returns something truthy. */
-export async function eventually<T>(check: () => Promise<T> | T, what: string, timeoutMs = 20_000, everyMs = 50): Promise<NonNullable<T>> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  what: string,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
 }

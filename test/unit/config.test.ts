@@ -12,8 +12,15 @@ describe('configuration from the environment', () => {
   });
 
   it('uses PostgreSQL when DATABASE_URL is a postgresql URL, and takes Celery names for Redis', () => {
-    const c = loadConfig({ DATABASE_URL: 'postgresql://u@h/db', CELERY_BROKER_URL: 'redis://r:6379/0' });
-    expect(c.store).toMatchObject({ kind: 'postgresql', url: 'postgresql://u@h/db', schema: 'freight' });
+    const c = loadConfig({
+      DATABASE_URL: 'postgresql://u@h/db',
+      CELERY_BROKER_URL: 'redis://r:6379/0',
+    });
+    expect(c.store).toMatchObject({
+      kind: 'postgresql',
+      url: 'postgresql://u@h/db',
+      schema: 'freight',
+    });
     expect(c.redisUrl).toBe('redis://r:6379/0');
   });
 

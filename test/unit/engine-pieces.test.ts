@@ -6,7 +6,11 @@ import type { TargetCaps } from '../../src/engine/ports.js';
 import { backoffMs } from '../../src/engine/retry.js';
 import { compileConverter, ValueIssue } from '../../src/engine/value-codec.js';
 
-const pgCaps = { dialect: 'postgresql', maxIdentifierBytes: 63, foldIdentifiers: true } as TargetCaps;
+const pgCaps = {
+  dialect: 'postgresql',
+  maxIdentifierBytes: 63,
+  foldIdentifiers: true,
+} as TargetCaps;
 
 describe('engine building blocks', () => {
   it('round-trips key tuples without losing big numbers or bytes', () => {
@@ -17,10 +21,18 @@ describe('engine building blocks', () => {
   });
 
   it('lower-cases identifiers when unique, keeps case otherwise, and fails on truncation collisions', () => {
-    expect([...planIdentifiers(['UserName', 'Email'], pgCaps, 'columns').values()]).toEqual(['username', 'email']);
-    expect([...planIdentifiers(['Name', 'name'], pgCaps, 'columns').values()]).toEqual(['Name', 'name']);
+    expect([...planIdentifiers(['UserName', 'Email'], pgCaps, 'columns').values()]).toEqual([
+      'username',
+      'email',
+    ]);
+    expect([...planIdentifiers(['Name', 'name'], pgCaps, 'columns').values()]).toEqual([
+      'Name',
+      'name',
+    ]);
     const long = 'x'.repeat(70);
-    expect(() => planIdentifiers([`${long}a`, `${long}b`], pgCaps, 'columns')).toThrow(/would both be named/);
+    expect(() => planIdentifiers([`${long}a`, `${long}b`], pgCaps, 'columns')).toThrow(
+      /would both be named/,
+    );
     expect(Buffer.byteLength(truncateBytes('é'.repeat(40), 63))).toBe(62);
   });
 
@@ -35,7 +47,9 @@ describe('engine building blocks', () => {
     expect(canonicalDecimal('-0.000')).toBe('0');
     expect(canonicalDecimal('1.5e3')).toBe('1500');
     expect(canonicalDecimal('12e-3')).toBe('0.012');
-    expect(canonicalJson('{"b": [1, 2.50], "a": {"y": null, "x": "é\\u00e9"}}')).toBe('{"a":{"x":"éé","y":null},"b":[1,2.5]}');
+    expect(canonicalJson('{"b": [1, 2.50], "a": {"y": null, "x": "é\\u00e9"}}')).toBe(
+      '{"a":{"x":"éé","y":null},"b":[1,2.5]}',
+    );
     expect(canonicalJson('{"n": 12345678901234567890}')).toBe('{"n":12345678901234567890}');
     expect(canonicalJson('{"a":1,"a":2}')).toBe('{"a":2}');
   });
@@ -43,25 +57,43 @@ describe('engine building blocks', () => {
   it('computes an order-independent checksum that sees duplicates', () => {
     const types = [{ kind: 'int64' }, { kind: 'text' }] as const;
     const a = new TableChecksum(types);
-    a.add([[1, 'x'], [2, 'y']]);
+    a.add([
+      [1, 'x'],
+      [2, 'y'],
+    ]);
     const b = new TableChecksum(types);
-    b.add([[2, 'y'], ['1', 'x']]);
+    b.add([
+      [2, 'y'],
+      ['1', 'x'],
+    ]);
     expect(a.value()).toBe(b.value());
     const c = new TableChecksum(types);
-    c.add([[1, 'x'], [2, 'y'], [2, 'y']]);
+    c.add([
+      [1, 'x'],
+      [2, 'y'],
+      [2, 'y'],
+    ]);
     expect(c.value()).not.toBe(a.value());
   });
 
   it('never changes a value silently when converting', () => {
     const ctx = { column: 'c', textAllowsNul: false, nullable: true };
-    const toBool = compileConverter({ kind: 'integer', bytes: 1, unsigned: false, boolCandidate: true }, { kind: 'boolean' }, ctx)!;
+    const toBool = compileConverter(
+      { kind: 'integer', bytes: 1, unsigned: false, boolCandidate: true },
+      { kind: 'boolean' },
+      ctx,
+    )!;
     expect(toBool(1)).toBe(true);
     expect(toBool(2)).toBeInstanceOf(ValueIssue);
     const toDate = compileConverter({ kind: 'date' }, { kind: 'date' }, ctx)!;
     expect(toDate('2024-02-29')).toBe('2024-02-29');
     expect((toDate('2023-02-29') as ValueIssue).kind).toBe('warn');
     expect((toDate('0000-00-00') as ValueIssue).replacement).toBeNull();
-    const notNull = compileConverter({ kind: 'date' }, { kind: 'date' }, { ...ctx, nullable: false })!;
+    const notNull = compileConverter(
+      { kind: 'date' },
+      { kind: 'date' },
+      { ...ctx, nullable: false },
+    )!;
     expect((notNull('0000-00-00') as ValueIssue).kind).toBe('fail');
     const text = compileConverter({ kind: 'varchar', length: 5 }, { kind: 'text' }, ctx)!;
     expect((text('a\0b') as ValueIssue).kind).toBe('fail');

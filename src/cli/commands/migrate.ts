@@ -25,7 +25,6 @@ export interface MigrateFlags {
   progress: boolean;
 }
 
-
 /** A sensible default for this machine: enough batches in flight to keep both databases busy. */
 export function defaultConcurrency(config: Config): number {
   return config.concurrency ?? Math.max(2, Math.min(8, availableParallelism() * 2));
@@ -47,7 +46,9 @@ export async function migrate(
   const abort = new AbortController();
   const onSignal = () => {
     if (!cancel.signal.aborted) {
-      process.stderr.write('\nfreight: stopping after the running batches (Ctrl-C again to stop now)\n');
+      process.stderr.write(
+        '\nfreight: stopping after the running batches (Ctrl-C again to stop now)\n',
+      );
       cancel.abort();
     } else {
       process.stderr.write('\nfreight: stopping now; running batches are rolled back\n');
@@ -60,13 +61,26 @@ export async function migrate(
     let jobId: string;
     if (flags.resume) {
       const job = await store.getJob(flags.resume);
-      if (!job) throw new FreightError('JOB_NOT_FOUND', `job ${flags.resume} not found in ${describeStore(config)}`);
-      if (job.status === 'completed') throw new FreightError('CONFLICT', `job ${job.id} already completed; nothing to resume`);
+      if (!job)
+        throw new FreightError(
+          'JOB_NOT_FOUND',
+          `job ${flags.resume} not found in ${describeStore(config)}`,
+        );
+      if (job.status === 'completed')
+        throw new FreightError('CONFLICT', `job ${job.id} already completed; nothing to resume`);
       await store.resetFailedBatches(job.id, null, job.options.maxRetries);
-      await store.transitionJob(job.id, ['planning', 'running', 'cancelling', 'cancelled', 'failed', 'completed_with_errors'], 'pending');
+      await store.transitionJob(
+        job.id,
+        ['planning', 'running', 'cancelling', 'cancelled', 'failed', 'completed_with_errors'],
+        'pending',
+      );
       jobId = job.id;
     } else {
-      if (!sourceUrl || !targetUrl) throw new FreightError('BAD_REQUEST', 'give a source and a target URL, or --resume <job-id>');
+      if (!sourceUrl || !targetUrl)
+        throw new FreightError(
+          'BAD_REQUEST',
+          'give a source and a target URL, or --resume <job-id>',
+        );
       const source = parseConnectionUrl(sourceUrl);
       const target = parseConnectionUrl(targetUrl);
       const job = await store.createJob({
@@ -79,7 +93,10 @@ export async function migrate(
       jobId = job.id;
     }
     const job = (await store.getJobWithSecrets(jobId))!;
-    if (!flags.json) process.stderr.write(`freight: job ${job.id}: ${job.sourceDescription} → ${job.targetDescription}\n`);
+    if (!flags.json)
+      process.stderr.write(
+        `freight: job ${job.id}: ${job.sourceDescription} → ${job.targetDescription}\n`,
+      );
     const progress = new ProgressBar(process.stderr, flags.progress && !flags.json);
     progress.start();
     const outcome = await runJob({
@@ -94,7 +111,9 @@ export async function migrate(
     });
     progress.stop();
     const summary = buildSummary(job, outcome);
-    process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`);
+    process.stdout.write(
+      flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`,
+    );
     if (outcome.status !== 'completed' && !flags.json) {
       process.stderr.write(`freight: resume with: freight migrate --resume ${job.id}\n`);
     }
@@ -111,19 +130,36 @@ function describeStore(config: Config): string {
 }
 
 function jobOptions(flags: MigrateFlags, concurrency: number): JobOptions {
-  const int = (value: string | undefined, name: string, min: number, max: number, fallback: number) => {
+  const int = (
+    value: string | undefined,
+    name: string,
+    min: number,
+    max: number,
+    fallback: number,
+  ) => {
     if (value === undefined) return fallback;
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) {
-      throw new FreightError('BAD_REQUEST', `--${name} must be an integer from ${min} to ${max} (got ${value})`);
+      throw new FreightError(
+        'BAD_REQUEST',
+        `--${name} must be an integer from ${min} to ${max} (got ${value})`,
+      );
     }
     return n;
   };
   const verify = (flags.verify ?? DEFAULT_JOB_OPTIONS.verify) as VerifyMode;
-  if (!VERIFY_MODES.includes(verify)) throw new FreightError('BAD_REQUEST', `--verify must be one of ${VERIFY_MODES.join(', ')}`);
+  if (!VERIFY_MODES.includes(verify))
+    throw new FreightError('BAD_REQUEST', `--verify must be one of ${VERIFY_MODES.join(', ')}`);
   const auditLevel = (flags.auditLevel ?? DEFAULT_JOB_OPTIONS.auditLevel) as AuditLevel;
-  if (!AUDIT_LEVELS.includes(auditLevel)) throw new FreightError('BAD_REQUEST', `--audit-level must be one of ${AUDIT_LEVELS.join(', ')}`);
-  const tables = flags.tables?.split(',').map((t) => t.trim()).filter(Boolean);
+  if (!AUDIT_LEVELS.includes(auditLevel))
+    throw new FreightError(
+      'BAD_REQUEST',
+      `--audit-level must be one of ${AUDIT_LEVELS.join(', ')}`,
+    );
+  const tables = flags.tables
+    ?.split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   return {
     ...(tables && tables.length > 0 ? { tables } : {}),
     batchSize: int(flags.batchSize, 'batch-size', 1, 1_000_000, CLI_BATCH_SIZE),

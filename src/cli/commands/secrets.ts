@@ -17,10 +17,15 @@ import { openStore } from '../../store/open-store.js';
  */
 export async function rotateSecrets(config: Config): Promise<void> {
   if (!config.secretKey) {
-    if (config.store.kind === 'postgresql') throw new FreightError('CONFIG_INVALID', 'set FREIGHT_SECRET_KEY (new) and FREIGHT_SECRET_KEY_PREVIOUS (old) to rotate a shared store');
+    if (config.store.kind === 'postgresql')
+      throw new FreightError(
+        'CONFIG_INVALID',
+        'set FREIGHT_SECRET_KEY (new) and FREIGHT_SECRET_KEY_PREVIOUS (old) to rotate a shared store',
+      );
     const file = path.join(config.home, 'secret.key');
     const previous = path.join(config.home, 'secret.key.previous');
-    if (!existsSync(file)) throw new FreightError('CONFIG_INVALID', `no key to rotate in ${config.home}`);
+    if (!existsSync(file))
+      throw new FreightError('CONFIG_INVALID', `no key to rotate in ${config.home}`);
     writeFileSync(previous, `${readFileSync(file, 'utf8').trim()}\n`, { mode: 0o600 });
     writeFileSync(`${file}.new`, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
     renameSync(`${file}.new`, file);
@@ -28,7 +33,9 @@ export async function rotateSecrets(config: Config): Promise<void> {
   const store = await openStore(config);
   try {
     const { jobs, webhooks } = await store.rotateSecrets();
-    process.stderr.write(`re-encrypted the credentials of ${jobs} job(s) and ${webhooks} webhook secret(s) with the current key\n`);
+    process.stderr.write(
+      `re-encrypted the credentials of ${jobs} job(s) and ${webhooks} webhook secret(s) with the current key\n`,
+    );
   } finally {
     await store.close();
   }

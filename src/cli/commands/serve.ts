@@ -6,7 +6,10 @@ import { createLogger } from '../../app/logger.js';
  * `freight serve`: the API on PORT (8000) with, by default, a worker in the same process. The
  * first start on an empty store prints a one-time admin key (or uses FREIGHT_BOOTSTRAP_ADMIN_KEY).
  */
-export async function serve(config: Config, flags: { port?: string; host?: string; worker: boolean; concurrency?: string }): Promise<void> {
+export async function serve(
+  config: Config,
+  flags: { port?: string; host?: string; worker: boolean; concurrency?: string },
+): Promise<void> {
   const port = flags.port !== undefined ? Number(flags.port) : config.port;
   const host = flags.host ?? config.host;
   const logger = createLogger(config, 'freight-api');
@@ -34,7 +37,9 @@ export async function serve(config: Config, flags: { port?: string; host?: strin
       return;
     }
     stopping = true;
-    process.stderr.write(`freight: ${signal}: finishing running batches, then stopping (again to stop now)\n`);
+    process.stderr.write(
+      `freight: ${signal}: finishing running batches, then stopping (again to stop now)\n`,
+    );
     void proc.close().then(() => process.exit(0));
   };
   process.on('SIGINT', stop);

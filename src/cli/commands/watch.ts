@@ -5,7 +5,16 @@ import { formatDuration, formatInt, formatRate } from '../format.js';
 interface JobView {
   status: string;
   error: { code: string; message: string } | null;
-  progress: { rows_written: number; rows_failed: number; rows_planned: number; rows_estimated: number; planning_done: boolean; percent: number; rows_per_second: number | null; eta_seconds: number | null };
+  progress: {
+    rows_written: number;
+    rows_failed: number;
+    rows_planned: number;
+    rows_estimated: number;
+    planning_done: boolean;
+    percent: number;
+    rows_per_second: number | null;
+    eta_seconds: number | null;
+  };
 }
 
 /**
@@ -19,13 +28,23 @@ export async function watch(config: Config, jobId: string): Promise<number> {
   if (config.tenantId) headers['x-tenant-id'] = config.tenantId;
   let response: Response;
   try {
-    response = await fetch(new URL(`/api/v1/jobs/${encodeURIComponent(jobId)}/events`, base), { headers });
+    response = await fetch(new URL(`/api/v1/jobs/${encodeURIComponent(jobId)}/events`, base), {
+      headers,
+    });
   } catch (error) {
-    throw new FreightError('UNAVAILABLE', `the Freight API at ${base} is unreachable (${(error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message})`);
+    throw new FreightError(
+      'UNAVAILABLE',
+      `the Freight API at ${base} is unreachable (${(error as Error & { cause?: { code?: string } }).cause?.code ?? (error as Error).message})`,
+    );
   }
   if (!response.ok || !response.body) {
-    const body = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-    throw new FreightError((body.error?.code as 'NOT_FOUND') ?? 'INTERNAL', body.error?.message ?? `HTTP ${response.status}`);
+    const body = (await response.json().catch(() => ({}))) as {
+      error?: { code?: string; message?: string };
+    };
+    throw new FreightError(
+      (body.error?.code as 'NOT_FOUND') ?? 'INTERNAL',
+      body.error?.message ?? `HTTP ${response.status}`,
+    );
   }
   const tty = process.stderr.isTTY;
   let last: JobView | null = null;
@@ -64,6 +83,8 @@ export async function watch(config: Config, jobId: string): Promise<number> {
   }
   if (tty) process.stderr.write('\n');
   const view = last as JobView | null;
-  process.stdout.write(`job ${jobId}: ${final}${view?.error ? ` — ${view.error.code}: ${view.error.message}` : ''}\n`);
+  process.stdout.write(
+    `job ${jobId}: ${final}${view?.error ? ` — ${view.error.code}: ${view.error.message}` : ''}\n`,
+  );
   return final === 'completed' ? 0 : 1;
 }

@@ -14,7 +14,10 @@ import { Worker } from '../../worker/worker.js';
  * lets running batches finish (their follow-ups are queued for others) before exiting; a second
  * signal, or the grace period running out, rolls them back and hands them back.
  */
-export async function worker(config: Config, flags: { concurrency?: string; graceMs?: string }): Promise<void> {
+export async function worker(
+  config: Config,
+  flags: { concurrency?: string; graceMs?: string },
+): Promise<void> {
   if (!config.redisUrl) {
     throw new FreightError(
       'CONFIG_INVALID',
@@ -22,7 +25,9 @@ export async function worker(config: Config, flags: { concurrency?: string; grac
     );
   }
   if (config.store.kind !== 'postgresql') {
-    process.stderr.write('freight worker: warning: DATABASE_URL is not PostgreSQL; only processes on this machine can share a SQLite store\n');
+    process.stderr.write(
+      'freight worker: warning: DATABASE_URL is not PostgreSQL; only processes on this machine can share a SQLite store\n',
+    );
   }
   const services = await createServices(config);
   const log = createLogger(config, 'freight-worker');
@@ -44,12 +49,17 @@ export async function worker(config: Config, flags: { concurrency?: string; grac
     },
   });
   const stopHeartbeat = startHeartbeat(services.store, w);
-  const notifier = new WebhookNotifier(services.store, { onError: (message, fields) => log.warn(fields ?? {}, message), guard: services.guard });
+  const notifier = new WebhookNotifier(services.store, {
+    onError: (message, fields) => log.warn(fields ?? {}, message),
+    guard: services.guard,
+  });
   const unsubscribe = services.events.subscribe('*', notifier.onJobEvent);
   notifier.start();
   await recoverJobs(services.store, services.queue, { takeOver: false, workerId: w.id });
   w.start();
-  process.stderr.write(`freight: worker ${w.id} running up to ${flags.concurrency ?? config.concurrency ?? 8} tasks (queue ${config.queueName})\n`);
+  process.stderr.write(
+    `freight: worker ${w.id} running up to ${flags.concurrency ?? config.concurrency ?? 8} tasks (queue ${config.queueName})\n`,
+  );
   const grace = flags.graceMs ? Number(flags.graceMs) : 30_000;
   let stopping = false;
   const stop = async (hard: boolean) => {
@@ -74,7 +84,9 @@ export async function worker(config: Config, flags: { concurrency?: string; grac
       return;
     }
     stopping = true;
-    process.stderr.write(`freight: ${signal}: finishing running batches (up to ${grace / 1000} s), then exiting\n`);
+    process.stderr.write(
+      `freight: ${signal}: finishing running batches (up to ${grace / 1000} s), then exiting\n`,
+    );
     void stop(false).then(
       () => process.exit(0),
       () => process.exit(1),

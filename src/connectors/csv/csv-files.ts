@@ -17,11 +17,17 @@ export async function csvTables(location: string): Promise<Map<string, string>> 
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new FreightError('DATABASE_NOT_FOUND', `csv path ${location} does not exist`, { details: { path: location } });
+      throw new FreightError('DATABASE_NOT_FOUND', `csv path ${location} does not exist`, {
+        details: { path: location },
+      });
     }
-    throw new FreightError(code === 'EACCES' ? 'PERMISSION_DENIED' : 'DATABASE_ERROR', `csv path ${location}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new FreightError(
+      code === 'EACCES' ? 'PERMISSION_DENIED' : 'DATABASE_ERROR',
+      `csv path ${location}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (!info.isDirectory()) return new Map([[tableName(location), location]]);
   const entries = await readdir(location, { withFileTypes: true });

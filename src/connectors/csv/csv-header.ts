@@ -12,8 +12,17 @@ export interface CsvHead {
 }
 
 /** Reads the header (and a small sample, for the row estimate) without reading the whole file. */
-export async function readCsvHead(file: string, delimiter: string, signal?: AbortSignal): Promise<CsvHead> {
-  const parser = openCsvRecords(file, { delimiter, skipEmptyLines: false, relaxColumnCount: true, bytes: true });
+export async function readCsvHead(
+  file: string,
+  delimiter: string,
+  signal?: AbortSignal,
+): Promise<CsvHead> {
+  const parser = openCsvRecords(file, {
+    delimiter,
+    skipEmptyLines: false,
+    relaxColumnCount: true,
+    bytes: true,
+  });
   let header: CsvRecord | null = null;
   let headerBytes = 0;
   let lastBytes = 0;
@@ -41,13 +50,21 @@ export async function readCsvHead(file: string, delimiter: string, signal?: Abor
     parser.destroy();
   }
   if (header === null) {
-    throw new FreightError('SCHEMA_CONFLICT', `csv file ${file} is empty: its first line must be the header`, { details: { file } });
+    throw new FreightError(
+      'SCHEMA_CONFLICT',
+      `csv file ${file} is empty: its first line must be the header`,
+      { details: { file } },
+    );
   }
   const columns = checkHeader(header, file);
   if (complete) return { columns, estimatedRows: sampled };
   const size = (await stat(file)).size;
   const average = (lastBytes - headerBytes) / sampled;
-  return { columns, estimatedRows: average > 0 ? Math.max(sampled, Math.round((size - headerBytes) / average)) : sampled };
+  return {
+    columns,
+    estimatedRows:
+      average > 0 ? Math.max(sampled, Math.round((size - headerBytes) / average)) : sampled,
+  };
 }
 
 /** Column names from the header: each must be non-empty and unique (errors name the position). */
@@ -55,9 +72,13 @@ export function checkHeader(header: CsvRecord, file: string): string[] {
   const seen = new Map<string, number>();
   return header.map((name, i) => {
     if (name === null || name === '') {
-      throw new FreightError('SCHEMA_CONFLICT', `csv file ${file}: column ${i + 1} of the header has no name`, {
-        details: { file, column: i + 1 },
-      });
+      throw new FreightError(
+        'SCHEMA_CONFLICT',
+        `csv file ${file}: column ${i + 1} of the header has no name`,
+        {
+          details: { file, column: i + 1 },
+        },
+      );
     }
     const first = seen.get(name);
     if (first !== undefined) {

@@ -46,7 +46,11 @@ export function openCsvRecords(file: string, options: CsvRecordOptions): Parser 
     skip_empty_lines: options.skipEmptyLines,
     max_record_size: MAX_RECORD_CHARS,
     ...(nulls || options.bytes
-      ? { raw: nulls, info: options.bytes ?? false, on_record: onRecord as unknown as Options['on_record'] }
+      ? {
+          raw: nulls,
+          info: options.bytes ?? false,
+          on_record: onRecord as unknown as Options['on_record'],
+        }
       : {}),
   });
   input.on('error', (error) => parser.destroy(error));
@@ -97,13 +101,22 @@ export function csvError(error: unknown, file: string): FreightError {
     return new FreightError(
       'SCHEMA_CONFLICT',
       `csv file ${file}: ${line !== undefined ? `line ${line}: ` : ''}${error.message}`,
-      { cause: error, dbCode: error.code, details: { file, ...(line !== undefined ? { line } : {}) } },
+      {
+        cause: error,
+        dbCode: error.code,
+        details: { file, ...(line !== undefined ? { line } : {}) },
+      },
     );
   }
   const e = error as { code?: string; message?: string };
-  if (e.code === 'ENOENT') return new FreightError('TABLE_NOT_FOUND', `csv file ${file} does not exist`, { cause: error });
+  if (e.code === 'ENOENT')
+    return new FreightError('TABLE_NOT_FOUND', `csv file ${file} does not exist`, { cause: error });
   if (e.code === 'EACCES' || e.code === 'EPERM') {
-    return new FreightError('PERMISSION_DENIED', `csv file ${file} cannot be read: ${e.message ?? e.code}`, { cause: error });
+    return new FreightError(
+      'PERMISSION_DENIED',
+      `csv file ${file} cannot be read: ${e.message ?? e.code}`,
+      { cause: error },
+    );
   }
   return new FreightError('DATABASE_ERROR', `csv file ${file}: ${e.message ?? String(error)}`, {
     cause: error,

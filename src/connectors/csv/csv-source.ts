@@ -38,7 +38,10 @@ export class CsvSource implements SourceConnector {
   readonly description: string;
   private readonly delimiter: string;
 
-  private constructor(private readonly config: CsvConfig, private tables: Map<string, string>) {
+  private constructor(
+    private readonly config: CsvConfig,
+    private tables: Map<string, string>,
+  ) {
     this.description = describeConnection(config);
     this.delimiter = config.delimiter ?? ',';
   }
@@ -46,9 +49,13 @@ export class CsvSource implements SourceConnector {
   /** Checks that the path exists (DATABASE_NOT_FOUND names it) and lists its files. Delimiter: `,` by default. */
   static async open(config: CsvConfig, _options: { poolSize?: number } = {}): Promise<CsvSource> {
     if (config.delimiter !== undefined && /^["\r\n]$/.test(config.delimiter)) {
-      throw new FreightError('CONNECTION_CONFIG_INVALID', `a quote or a line break cannot be the csv delimiter`, {
-        details: { field: 'delimiter' },
-      });
+      throw new FreightError(
+        'CONNECTION_CONFIG_INVALID',
+        `a quote or a line break cannot be the csv delimiter`,
+        {
+          details: { field: 'delimiter' },
+        },
+      );
     }
     return new CsvSource(config, await csvTables(config.path));
   }
@@ -63,7 +70,12 @@ export class CsvSource implements SourceConnector {
     const head = await readCsvHead(file, this.delimiter, signal);
     return {
       ref: { name: ref.name },
-      columns: head.columns.map((name) => ({ name, nativeType: 'text', type: { kind: 'text' }, nullable: true })),
+      columns: head.columns.map((name) => ({
+        name,
+        nativeType: 'text',
+        type: { kind: 'text' },
+        nullable: true,
+      })),
       primaryKey: [],
       indexes: [],
       foreignKeys: [],
@@ -72,10 +84,16 @@ export class CsvSource implements SourceConnector {
   }
 
   /** One scan answers every probe; `max` has no meaning for text and is null. */
-  async probe(table: SourceTable, probes: readonly Probe[], signal?: AbortSignal): Promise<ProbeResult[]> {
+  async probe(
+    table: SourceTable,
+    probes: readonly Probe[],
+    signal?: AbortSignal,
+  ): Promise<ProbeResult[]> {
     if (probes.length === 0) return [];
     const columns = probes.map((p) => p.column);
-    const results: ProbeResult[] = probes.map((p) => (p.kind === 'only-01' ? true : p.kind === 'max' ? null : false));
+    const results: ProbeResult[] = probes.map((p) =>
+      p.kind === 'only-01' ? true : p.kind === 'max' ? null : false,
+    );
     for await (const rows of this.readRows(table, columns, [], null, signal)) {
       for (const row of rows) {
         probes.forEach((p, i) => {
@@ -90,7 +108,11 @@ export class CsvSource implements SourceConnector {
   }
 
   /** No key: nothing to scan (the engine plans one batch per file). */
-  async *scanKeys(_table: SourceTable, _keyColumns: readonly string[], _after: KeyTuple | null): AsyncIterable<KeyTuple[]> {
+  async *scanKeys(
+    _table: SourceTable,
+    _keyColumns: readonly string[],
+    _after: KeyTuple | null,
+  ): AsyncIterable<KeyTuple[]> {
     yield* [];
   }
 
@@ -103,7 +125,10 @@ export class CsvSource implements SourceConnector {
     signal?: AbortSignal,
   ): AsyncIterable<Row[]> {
     if (range && (range.lo !== null || range.hi !== null)) {
-      throw new FreightError('UNSUPPORTED', `csv file ${table.ref.name} has no key: it cannot be read by key range`);
+      throw new FreightError(
+        'UNSUPPORTED',
+        `csv file ${table.ref.name} has no key: it cannot be read by key range`,
+      );
     }
     const file = await this.file(table.ref);
     let pick: ((record: CsvRecord) => Row) | null = null;
@@ -122,7 +147,11 @@ export class CsvSource implements SourceConnector {
   async countRows(table: SourceTable, signal?: AbortSignal): Promise<number> {
     const file = await this.file(table.ref);
     let n = -1;
-    for await (const records of this.records(file, table.columns.length, signal, { chunkSize: 10_000, nulls: false })) n += records.length;
+    for await (const records of this.records(file, table.columns.length, signal, {
+      chunkSize: 10_000,
+      nulls: false,
+    }))
+      n += records.length;
     return Math.max(0, n);
   }
 
@@ -136,9 +165,17 @@ export class CsvSource implements SourceConnector {
     options: { chunkSize?: number; nulls?: boolean } = {},
   ): AsyncGenerator<CsvRecord[]> {
     signal?.throwIfAborted();
-    const parser = openCsvRecords(file, { delimiter: this.delimiter, skipEmptyLines: columnCount > 1, nulls: options.nulls ?? true });
+    const parser = openCsvRecords(file, {
+      delimiter: this.delimiter,
+      skipEmptyLines: columnCount > 1,
+      nulls: options.nulls ?? true,
+    });
     try {
-      yield* chunkRows<CsvRecord>(parser, options.chunkSize ?? READ_CHUNK, signal ? { signal } : {});
+      yield* chunkRows<CsvRecord>(
+        parser,
+        options.chunkSize ?? READ_CHUNK,
+        signal ? { signal } : {},
+      );
     } catch (error) {
       if (signal?.aborted) throw error;
       throw csvError(error, file);
@@ -152,9 +189,13 @@ export class CsvSource implements SourceConnector {
       file = this.tables.get(ref.name);
     }
     if (file === undefined) {
-      throw new FreightError('TABLE_NOT_FOUND', `table ${ref.name} does not exist in the source ${this.description} (no ${ref.name}.csv)`, {
-        details: { table: ref.name },
-      });
+      throw new FreightError(
+        'TABLE_NOT_FOUND',
+        `table ${ref.name} does not exist in the source ${this.description} (no ${ref.name}.csv)`,
+        {
+          details: { table: ref.name },
+        },
+      );
     }
     return file;
   }
@@ -164,14 +205,22 @@ export class CsvSource implements SourceConnector {
  * Maps a record to the requested columns. The header is checked again at every read: a file that
  * changed since the job was planned is a SCHEMA_CONFLICT, not a silent shift of values.
  */
-function picker(header: readonly string[], columns: readonly string[], file: string): (record: CsvRecord) => Row {
+function picker(
+  header: readonly string[],
+  columns: readonly string[],
+  file: string,
+): (record: CsvRecord) => Row {
   const positions = columns.map((name) => {
     const at = header.indexOf(name);
     if (at < 0) {
-      throw new FreightError('SCHEMA_CONFLICT', `csv file ${file} has no column ${name} any more (its header changed since the job was planned)`);
+      throw new FreightError(
+        'SCHEMA_CONFLICT',
+        `csv file ${file} has no column ${name} any more (its header changed since the job was planned)`,
+      );
     }
     return at;
   });
-  if (positions.length === header.length && positions.every((p, i) => p === i)) return (record) => record;
+  if (positions.length === header.length && positions.every((p, i) => p === i))
+    return (record) => record;
   return (record) => positions.map((p) => record[p] ?? null);
 }

@@ -58,7 +58,16 @@ function firstInvalid(chunk: Buffer): number {
   while (i < 3 && i < chunk.length && (chunk[i]! & 0xc0) === 0x80) i++;
   while (i < chunk.length) {
     const b = chunk[i]!;
-    const size = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    const size =
+      b < 0x80
+        ? 1
+        : b >= 0xc2 && b < 0xe0
+          ? 2
+          : b >= 0xe0 && b < 0xf0
+            ? 3
+            : b >= 0xf0 && b < 0xf5
+              ? 4
+              : 0;
     if (size === 0) return i;
     if (i + size > chunk.length) return i;
     try {

@@ -1,6 +1,14 @@
 import { FreightError } from '../../domain/errors.js';
 import type { TableRef } from '../../engine/plan.js';
-import type { KeyRange, KeyTuple, Probe, ProbeResult, Row, SourceConnector, SourceTable } from '../../engine/ports.js';
+import type {
+  KeyRange,
+  KeyTuple,
+  Probe,
+  ProbeResult,
+  Row,
+  SourceConnector,
+  SourceTable,
+} from '../../engine/ports.js';
 import { compareKeys, type MemoryDatabase } from './memory-database.js';
 
 const CHUNK = 100;
@@ -10,7 +18,10 @@ export class MemorySource implements SourceConnector {
   readonly caps = { dialect: 'memory', keysetReads: true };
   readonly description: string;
 
-  constructor(private readonly db: MemoryDatabase, name: string) {
+  constructor(
+    private readonly db: MemoryDatabase,
+    name: string,
+  ) {
     this.description = `memory:${name}`;
   }
 
@@ -20,10 +31,16 @@ export class MemorySource implements SourceConnector {
 
   async describeTable(ref: TableRef): Promise<SourceTable> {
     const t = this.db.tables.get(ref.name);
-    if (!t) throw new FreightError('TABLE_NOT_FOUND', `table ${ref.name} does not exist in the source`);
+    if (!t)
+      throw new FreightError('TABLE_NOT_FOUND', `table ${ref.name} does not exist in the source`);
     return {
       ref: { name: ref.name },
-      columns: t.columns.map((c) => ({ name: c.name, nativeType: c.type.kind, type: c.type, nullable: c.nullable ?? true })),
+      columns: t.columns.map((c) => ({
+        name: c.name,
+        nativeType: c.type.kind,
+        type: c.type,
+        nullable: c.nullable ?? true,
+      })),
       primaryKey: [...t.primaryKey],
       indexes: [],
       foreignKeys: [],
@@ -38,12 +55,21 @@ export class MemorySource implements SourceConnector {
       const values = t.rows.map((r) => r[i]).filter((v) => v !== null && v !== undefined);
       if (p.kind === 'only-01') return values.every((v) => v === 0 || v === 1);
       if (p.kind === 'has-empty') return values.includes('');
-      if (p.kind === 'outside-day') return values.some((v) => String(v).startsWith('-') || Number(String(v).split(':')[0]) >= 24);
-      return values.length === 0 ? null : String(values.reduce((a, b) => (BigInt(String(a)) > BigInt(String(b)) ? a : b)));
+      if (p.kind === 'outside-day')
+        return values.some(
+          (v) => String(v).startsWith('-') || Number(String(v).split(':')[0]) >= 24,
+        );
+      return values.length === 0
+        ? null
+        : String(values.reduce((a, b) => (BigInt(String(a)) > BigInt(String(b)) ? a : b)));
     });
   }
 
-  async *scanKeys(table: SourceTable, keyColumns: readonly string[], after: KeyTuple | null): AsyncIterable<KeyTuple[]> {
+  async *scanKeys(
+    table: SourceTable,
+    keyColumns: readonly string[],
+    after: KeyTuple | null,
+  ): AsyncIterable<KeyTuple[]> {
     const t = this.db.table(table.ref.name);
     const positions = keyColumns.map((k) => t.columns.findIndex((c) => c.name === k));
     const keys = t.rows
@@ -67,14 +93,26 @@ export class MemorySource implements SourceConnector {
       .filter((r) => {
         if (!range) return true;
         const key = keyPos.map((p) => r[p]);
-        return (range.lo === null || compareKeys(key, range.lo) >= 0) && (range.hi === null || compareKeys(key, range.hi) < 0);
+        return (
+          (range.lo === null || compareKeys(key, range.lo) >= 0) &&
+          (range.hi === null || compareKeys(key, range.hi) < 0)
+        );
       })
-      .sort((a, b) => compareKeys(keyPos.map((p) => a[p]), keyPos.map((p) => b[p])));
+      .sort((a, b) =>
+        compareKeys(
+          keyPos.map((p) => a[p]),
+          keyPos.map((p) => b[p]),
+        ),
+      );
     for (let i = 0, chunk = 0; i < rows.length; i += CHUNK, chunk++) {
       signal?.throwIfAborted();
       await this.db.faults.beforeRead?.(table.ref.name, chunk);
       signal?.throwIfAborted();
-      yield rows.slice(i, i + CHUNK).map((r) => colPos.map((p) => (Buffer.isBuffer(r[p]) ? Buffer.from(r[p] as Buffer) : r[p])));
+      yield rows
+        .slice(i, i + CHUNK)
+        .map((r) =>
+          colPos.map((p) => (Buffer.isBuffer(r[p]) ? Buffer.from(r[p] as Buffer) : r[p])),
+        );
     }
   }
 

@@ -1,12 +1,40 @@
 import type { TargetTypeKind } from '../../domain/column-types.js';
 import { FreightError } from '../../domain/errors.js';
 import type { TablePlan, TableRef } from '../../engine/plan.js';
-import type { BatchWriter, FinalizeReport, KeyRange, KeyTuple, Row, RowFailure, TargetCaps, TargetConnector } from '../../engine/ports.js';
+import type {
+  BatchWriter,
+  FinalizeReport,
+  KeyRange,
+  KeyTuple,
+  Row,
+  RowFailure,
+  TargetCaps,
+  TargetConnector,
+} from '../../engine/ports.js';
 import { compareKeys, type MemoryDatabase, type MemoryTable } from './memory-database.js';
 
 const ALL_TYPES: ReadonlySet<TargetTypeKind> = new Set<TargetTypeKind>([
-  'boolean', 'int16', 'int32', 'int64', 'decimal', 'float32', 'float64', 'bits', 'varchar', 'char', 'text', 'bytes',
-  'date', 'timestamp', 'timestamptz', 'time', 'interval', 'json', 'uuid', 'text-array', 'geometry',
+  'boolean',
+  'int16',
+  'int32',
+  'int64',
+  'decimal',
+  'float32',
+  'float64',
+  'bits',
+  'varchar',
+  'char',
+  'text',
+  'bytes',
+  'date',
+  'timestamp',
+  'timestamptz',
+  'time',
+  'interval',
+  'json',
+  'uuid',
+  'text-array',
+  'geometry',
 ]);
 
 /**
@@ -17,7 +45,10 @@ export class MemoryTarget implements TargetConnector {
   readonly description: string;
   readonly defaultSchema = undefined;
   readonly caps: TargetCaps;
-  constructor(private readonly db: MemoryDatabase, name: string) {
+  constructor(
+    private readonly db: MemoryDatabase,
+    name: string,
+  ) {
     this.description = `memory:${name}`;
     this.caps = {
       dialect: 'memory',
@@ -35,9 +66,14 @@ export class MemoryTarget implements TargetConnector {
   }
 
   async createTable(plan: TablePlan): Promise<void> {
-    if (this.db.tables.has(plan.target.name)) throw new FreightError('SCHEMA_CONFLICT', `table ${plan.target.name} exists`);
+    if (this.db.tables.has(plan.target.name))
+      throw new FreightError('SCHEMA_CONFLICT', `table ${plan.target.name} exists`);
     this.db.tables.set(plan.target.name, {
-      columns: plan.columns.map((c) => ({ name: c.name, type: c.sourceType, nullable: c.nullable })),
+      columns: plan.columns.map((c) => ({
+        name: c.name,
+        type: c.sourceType,
+        nullable: c.nullable,
+      })),
       primaryKey: [...plan.primaryKey],
       rows: [],
     });
@@ -89,7 +125,9 @@ class MemoryBatchWriter implements BatchWriter {
   async deleteRange(range: KeyRange): Promise<void> {
     this.ops.push({
       kind: 'delete',
-      match: (k) => (range.lo === null || compareKeys(k, range.lo) >= 0) && (range.hi === null || compareKeys(k, range.hi) < 0),
+      match: (k) =>
+        (range.lo === null || compareKeys(k, range.lo) >= 0) &&
+        (range.hi === null || compareKeys(k, range.hi) < 0),
     });
   }
 
@@ -135,7 +173,8 @@ class MemoryBatchWriter implements BatchWriter {
       const present = new Set(this.apply().map((r) => JSON.stringify(this.key(r))));
       for (const row of rows) {
         const k = JSON.stringify(this.key(row));
-        if (present.has(k)) throw new FreightError('DATA_ERROR', `duplicate key ${k} in ${this.plan.target.name}`);
+        if (present.has(k))
+          throw new FreightError('DATA_ERROR', `duplicate key ${k} in ${this.plan.target.name}`);
         present.add(k);
       }
     }

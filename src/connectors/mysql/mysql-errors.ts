@@ -52,9 +52,19 @@ const BY_ERRNO: Record<number, ErrorCode> = {
   1146: 'TABLE_NOT_FOUND',
 };
 
-export function mysqlError(error: unknown, where: string, secrets: readonly string[]): FreightError {
+export function mysqlError(
+  error: unknown,
+  where: string,
+  secrets: readonly string[],
+): FreightError {
   if (isFreightError(error)) return error;
-  const e = error as { code?: string; errno?: number; message?: string; sqlMessage?: string; fatal?: boolean };
+  const e = error as {
+    code?: string;
+    errno?: number;
+    message?: string;
+    sqlMessage?: string;
+    fatal?: boolean;
+  };
   let code: ErrorCode =
     (e.code && BY_CODE[e.code]) || (e.errno !== undefined && BY_ERRNO[e.errno]) || 'DATABASE_ERROR';
   // Any other error that kills the connection is worth a retry on a fresh one.

@@ -1,4 +1,10 @@
-import type { ColumnDefault, SourceColumn, SourceForeignKey, SourceIndex, SourceTable } from '../../engine/ports.js';
+import type {
+  ColumnDefault,
+  SourceColumn,
+  SourceForeignKey,
+  SourceIndex,
+  SourceTable,
+} from '../../engine/ports.js';
 import type { TableRef } from '../../engine/plan.js';
 import { FreightError } from '../../domain/errors.js';
 import { mysqlSourceType } from './mysql-type-map.js';
@@ -65,7 +71,10 @@ export async function describeMysqlTable(
     ),
   ]);
   if (columns.length === 0 || tables.length === 0) {
-    throw new FreightError('TABLE_NOT_FOUND', `table ${ref.schema}.${ref.name} does not exist in the source`);
+    throw new FreightError(
+      'TABLE_NOT_FOUND',
+      `table ${ref.schema}.${ref.name} does not exist in the source`,
+    );
   }
   const jsonColumns = new Set<string>();
   for (const c of checks) {
@@ -77,7 +86,9 @@ export async function describeMysqlTable(
     const name = String(c.name);
     const extra = String(c.extra ?? '').toLowerCase();
     const genExpr = c.genExpr === null || c.genExpr === undefined ? '' : String(c.genExpr);
-    const generated = /\b(virtual|stored|persistent) generated\b/.test(extra) || (genExpr !== '' && extra.includes('generated'));
+    const generated =
+      /\b(virtual|stored|persistent) generated\b/.test(extra) ||
+      (genExpr !== '' && extra.includes('generated'));
     const def = generated ? undefined : parseDefault(c.def, extra, isMariaDb);
     return {
       name,
@@ -95,12 +106,22 @@ export async function describeMysqlTable(
       ...(def ? { default: def } : {}),
       ...(extra.includes('auto_increment') ? { autoIncrement: true } : {}),
       ...(/on update current_timestamp/.test(extra) ? { onUpdateCurrentTimestamp: true } : {}),
-      ...(generated ? { generated: { expression: genExpr, stored: /stored|persistent/.test(extra) } } : {}),
+      ...(generated
+        ? { generated: { expression: genExpr, stored: /stored|persistent/.test(extra) } }
+        : {}),
     };
   });
 
   const primaryKey: string[] = [];
-  const indexes = new Map<string, { unique: boolean; kind: SourceIndex['kind']; columns: SourceIndex['columns'][number][]; unsupported?: string }>();
+  const indexes = new Map<
+    string,
+    {
+      unique: boolean;
+      kind: SourceIndex['kind'];
+      columns: SourceIndex['columns'][number][];
+      unsupported?: string;
+    }
+  >();
   for (const s of stats) {
     const name = String(s.name);
     if (name === 'PRIMARY') {
@@ -112,7 +133,14 @@ export async function describeMysqlTable(
       const type = String(s.type).toUpperCase();
       index = {
         unique: Number(s.nonUnique) === 0,
-        kind: type === 'FULLTEXT' ? 'fulltext' : type === 'SPATIAL' ? 'spatial' : type === 'BTREE' || type === 'HASH' ? 'btree' : 'other',
+        kind:
+          type === 'FULLTEXT'
+            ? 'fulltext'
+            : type === 'SPATIAL'
+              ? 'spatial'
+              : type === 'BTREE' || type === 'HASH'
+                ? 'btree'
+                : 'other',
         columns: [],
       };
       indexes.set(name, index);
@@ -128,7 +156,16 @@ export async function describeMysqlTable(
     });
   }
 
-  const foreignKeys = new Map<string, { columns: string[]; refTable: TableRef; refColumns: string[]; onDelete?: string; onUpdate?: string }>();
+  const foreignKeys = new Map<
+    string,
+    {
+      columns: string[];
+      refTable: TableRef;
+      refColumns: string[];
+      onDelete?: string;
+      onUpdate?: string;
+    }
+  >();
   for (const f of fks) {
     const name = String(f.name);
     let fk = foreignKeys.get(name);
@@ -153,7 +190,9 @@ export async function describeMysqlTable(
     primaryKey,
     indexes: [...indexes].map(([name, i]) => ({ name, ...i })),
     foreignKeys: [...foreignKeys].map(([name, f]): SourceForeignKey => ({ name, ...f })),
-    ...(table.autoInc !== null && table.autoInc !== undefined ? { autoIncrementNext: String(table.autoInc) } : {}),
+    ...(table.autoInc !== null && table.autoInc !== undefined
+      ? { autoIncrementNext: String(table.autoInc) }
+      : {}),
     estimatedRows: toNumber(table.estRows) ?? 0,
   };
 }
@@ -166,10 +205,15 @@ function toNumber(v: unknown): number | null {
  * COLUMN_DEFAULT differs: MariaDB (10.2.7+) gives SQL (`'text'`, `NULL`, `current_timestamp()`),
  * MySQL gives the raw value and flags expressions with DEFAULT_GENERATED in EXTRA.
  */
-export function parseDefault(raw: unknown, extra: string, isMariaDb: boolean): ColumnDefault | undefined {
+export function parseDefault(
+  raw: unknown,
+  extra: string,
+  isMariaDb: boolean,
+): ColumnDefault | undefined {
   if (raw === null || raw === undefined) return undefined;
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw);
-  if (/^current_timestamp(\(\d*\))?$/i.test(text) || /^now\(\d*\)$/i.test(text)) return { kind: 'current_timestamp' };
+  if (/^current_timestamp(\(\d*\))?$/i.test(text) || /^now\(\d*\)$/i.test(text))
+    return { kind: 'current_timestamp' };
   if (isMariaDb) {
     if (text === 'NULL') return undefined;
     if (text.length >= 2 && text.startsWith("'") && text.endsWith("'")) {

@@ -38,7 +38,10 @@ export class MysqlSource implements SourceConnector {
   private readonly secrets: string[];
   private mariaDb: boolean | undefined;
 
-  constructor(private readonly config: MysqlConfig, options: { poolSize?: number } = {}) {
+  constructor(
+    private readonly config: MysqlConfig,
+    options: { poolSize?: number } = {},
+  ) {
     this.description = describeConnection(config);
     this.secrets = config.password ? [config.password] : [];
     this.pool = mysql.createPool({
@@ -59,7 +62,14 @@ export class MysqlSource implements SourceConnector {
       connectionLimit: options.poolSize ?? 8,
       maxIdle: options.poolSize ?? 8,
       enableKeepAlive: true,
-      ...(config.ssl && config.ssl !== 'disable' ? { ssl: { rejectUnauthorized: config.ssl === 'verify-full', ...(config.servername ? { servername: config.servername } : {}) } } : {}),
+      ...(config.ssl && config.ssl !== 'disable'
+        ? {
+            ssl: {
+              rejectUnauthorized: config.ssl === 'verify-full',
+              ...(config.servername ? { servername: config.servername } : {}),
+            },
+          }
+        : {}),
     });
     this.pool.on('connection', (conn) => {
       conn.query("SET time_zone = '+00:00'");
@@ -104,8 +114,13 @@ export class MysqlSource implements SourceConnector {
 
   async describeTable(ref: TableRef): Promise<SourceTable> {
     const mariaDb = await this.isMariaDb();
-    if (!mariaDb) await this.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {});
-    return describeMysqlTable((sql, p) => this.query(sql, p), { schema: ref.schema ?? this.config.database, name: ref.name }, mariaDb);
+    if (!mariaDb)
+      await this.query('SET SESSION information_schema_stats_expiry = 0').catch(() => {});
+    return describeMysqlTable(
+      (sql, p) => this.query(sql, p),
+      { schema: ref.schema ?? this.config.database, name: ref.name },
+      mariaDb,
+    );
   }
 
   async probe(table: SourceTable, probes: readonly Probe[]): Promise<ProbeResult[]> {
@@ -115,13 +130,16 @@ export class MysqlSource implements SourceConnector {
     for (const [i, p] of probes.entries()) {
       const c = quote(p.column);
       if (p.kind === 'max') {
-        const [row] = await this.query(`SELECT CAST(MAX(${c}) AS CHAR) AS v FROM ${this.table(table)}`);
+        const [row] = await this.query(
+          `SELECT CAST(MAX(${c}) AS CHAR) AS v FROM ${this.table(table)}`,
+        );
         results[i] = row?.v === null || row?.v === undefined ? null : String(row.v);
         continue;
       }
       scanIndex.push(i);
       if (p.kind === 'only-01') scan.push(`COALESCE(MAX(${c} NOT IN (0, 1)), 0)`);
-      else if (p.kind === 'outside-day') scan.push(`COALESCE(MAX(${c} < '00:00:00' OR ${c} >= '24:00:00'), 0)`);
+      else if (p.kind === 'outside-day')
+        scan.push(`COALESCE(MAX(${c} < '00:00:00' OR ${c} >= '24:00:00'), 0)`);
       else scan.push(`COALESCE(MAX(${c} = ''), 0)`);
     }
     if (scan.length > 0) {
@@ -144,9 +162,15 @@ export class MysqlSource implements SourceConnector {
     after: KeyTuple | null,
     signal?: AbortSignal,
   ): AsyncIterable<KeyTuple[]> {
-    const where = after ? ` WHERE ${keyAfterPredicate(keyColumns, after, this.rangeSql(table))}` : '';
+    const where = after
+      ? ` WHERE ${keyAfterPredicate(keyColumns, after, this.rangeSql(table))}`
+      : '';
     const cols = keyColumns.map(quote).join(', ');
-    yield* this.stream<KeyTuple>(`SELECT ${cols} FROM ${this.table(table)}${where} ORDER BY ${cols}`, KEY_CHUNK, signal);
+    yield* this.stream<KeyTuple>(
+      `SELECT ${cols} FROM ${this.table(table)}${where} ORDER BY ${cols}`,
+      KEY_CHUNK,
+      signal,
+    );
   }
 
   async *readRows(
@@ -166,9 +190,15 @@ export class MysqlSource implements SourceConnector {
         return c;
       })
       .join(', ');
-    const where = range ? ` WHERE ${keyRangePredicate(keyColumns, range, this.rangeSql(table))}` : '';
+    const where = range
+      ? ` WHERE ${keyRangePredicate(keyColumns, range, this.rangeSql(table))}`
+      : '';
     const order = keyColumns.length > 0 ? ` ORDER BY ${keyColumns.map(quote).join(', ')}` : '';
-    yield* this.stream<Row>(`SELECT ${select} FROM ${this.table(table)}${where}${order}`, READ_CHUNK, signal);
+    yield* this.stream<Row>(
+      `SELECT ${select} FROM ${this.table(table)}${where}${order}`,
+      READ_CHUNK,
+      signal,
+    );
   }
 
   async countRows(table: SourceTable): Promise<number> {
@@ -180,7 +210,11 @@ export class MysqlSource implements SourceConnector {
     await new Promise<void>((resolve) => this.pool.end(() => resolve()));
   }
 
-  private async *stream<T>(sql: string, chunkSize: number, signal?: AbortSignal): AsyncGenerator<T[]> {
+  private async *stream<T>(
+    sql: string,
+    chunkSize: number,
+    signal?: AbortSignal,
+  ): AsyncGenerator<T[]> {
     signal?.throwIfAborted();
     const conn = await this.connection();
     let healthy = true;
@@ -216,10 +250,14 @@ export class MysqlSource implements SourceConnector {
       quote,
       value: (column, v) => {
         const kind = types.get(column);
-        if ((kind === 'integer' || kind === 'decimal' || kind === 'year') && /^-?\d+(\.\d+)?$/.test(String(v))) {
+        if (
+          (kind === 'integer' || kind === 'decimal' || kind === 'year') &&
+          /^-?\d+(\.\d+)?$/.test(String(v))
+        ) {
           return String(v);
         }
-        if (typeof v === 'number' && !Number.isFinite(v)) throw new FreightError('DATA_ERROR', `key value ${v} cannot be compared`);
+        if (typeof v === 'number' && !Number.isFinite(v))
+          throw new FreightError('DATA_ERROR', `key value ${v} cannot be compared`);
         return this.pool.escape(v);
       },
     };

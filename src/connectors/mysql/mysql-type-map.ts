@@ -23,7 +23,12 @@ export function mysqlSourceType(c: MysqlColumnInfo): SourceType {
   const unsigned = /\bunsigned\b/.test(full);
   switch (type) {
     case 'tinyint':
-      return { kind: 'integer', bytes: 1, unsigned, ...(/^tinyint\(1\)/.test(full) ? { boolCandidate: true } : {}) };
+      return {
+        kind: 'integer',
+        bytes: 1,
+        unsigned,
+        ...(/^tinyint\(1\)/.test(full) ? { boolCandidate: true } : {}),
+      };
     case 'bool':
     case 'boolean':
       return { kind: 'integer', bytes: 1, unsigned: false, boolCandidate: true };

@@ -53,7 +53,8 @@ export function cellEncoder(type: TargetType): CellEncoder {
     case 'float32':
     case 'float64':
       // String(-0) is '0': keep the sign of negative zero.
-      return (v) => (typeof v === 'number' ? (Object.is(v, -0) ? '-0' : String(v)) : escapeCopyText(String(v)));
+      return (v) =>
+        typeof v === 'number' ? (Object.is(v, -0) ? '-0' : String(v)) : escapeCopyText(String(v));
     case 'boolean':
       return (v) => (v === true ? 't' : v === false ? 'f' : escapeCopyText(textForm(type)(v)));
     case 'bytes':

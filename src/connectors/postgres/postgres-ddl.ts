@@ -7,9 +7,13 @@ import { pgTypeName } from './postgres-types.js';
 
 export function createTableSql(plan: TablePlan): string {
   const lines = plan.columns.map(columnSql);
-  if (plan.primaryKey.length > 0) lines.push(`PRIMARY KEY (${plan.primaryKey.map(quoteIdent).join(', ')})`);
+  if (plan.primaryKey.length > 0)
+    lines.push(`PRIMARY KEY (${plan.primaryKey.map(quoteIdent).join(', ')})`);
   for (const c of plan.columns) {
-    if (c.check) lines.push(`CONSTRAINT ${quoteIdent(truncateBytes(`${plan.target.name}_${c.name}_check`, 63))} CHECK (${checkSql(c)})`);
+    if (c.check)
+      lines.push(
+        `CONSTRAINT ${quoteIdent(truncateBytes(`${plan.target.name}_${c.name}_check`, 63))} CHECK (${checkSql(c)})`,
+      );
   }
   return `CREATE TABLE ${qualify(plan.target)} (\n  ${lines.join(',\n  ')}\n)`;
 }
@@ -37,7 +41,8 @@ export function createIndexSql(plan: TablePlan, index: IndexPlan): string {
     let part = quoteIdent(ic.name);
     if (ic.prefixLength !== undefined && column) {
       if (column.type.kind === 'bytes') part = `(substring(${part} from 1 for ${ic.prefixLength}))`;
-      else if (['varchar', 'char', 'text'].includes(column.type.kind)) part = `(left(${part}, ${ic.prefixLength}))`;
+      else if (['varchar', 'char', 'text'].includes(column.type.kind))
+        part = `(left(${part}, ${ic.prefixLength}))`;
     }
     return ic.descending ? `${part} DESC` : part;
   });
@@ -64,7 +69,10 @@ export function addForeignKeySql(plan: TablePlan, fk: ForeignKeyPlan): string {
  */
 export function identityResetSql(plan: TablePlan, column: ColumnPlan): string {
   const table = qualify(plan.target);
-  const next = plan.autoIncrementNext !== undefined && /^\d+$/.test(plan.autoIncrementNext) ? BigInt(plan.autoIncrementNext) : 1n;
+  const next =
+    plan.autoIncrementNext !== undefined && /^\d+$/.test(plan.autoIncrementNext)
+      ? BigInt(plan.autoIncrementNext)
+      : 1n;
   // Computed here: `${next} - 1` in SQL would be numeric for a counter of 2^63, and setval takes bigint.
   const last = `${next - 1n}::bigint`;
   const seq = `pg_get_serial_sequence(${quoteLiteral(table)}, ${quoteLiteral(column.name)})`;
@@ -81,7 +89,9 @@ export function identityResetSql(plan: TablePlan, column: ColumnPlan): string {
  */
 export function onUpdateTriggerSql(plan: TablePlan, column: ColumnPlan): string[] {
   const fn = truncateBytes(`${plan.target.name}_${column.name}_on_update`, 63);
-  const qualifiedFn = plan.target.schema ? `${quoteIdent(plan.target.schema)}.${quoteIdent(fn)}` : quoteIdent(fn);
+  const qualifiedFn = plan.target.schema
+    ? `${quoteIdent(plan.target.schema)}.${quoteIdent(fn)}`
+    : quoteIdent(fn);
   const col = quoteIdent(column.name);
   return [
     `CREATE OR REPLACE FUNCTION ${qualifiedFn}() RETURNS trigger LANGUAGE plpgsql AS $freight$

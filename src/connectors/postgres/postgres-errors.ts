@@ -40,17 +40,37 @@ const BY_NODE_CODE: Record<string, ErrorCode> = {
   ENOTFOUND: 'CONNECTION_FAILED',
 };
 
-export function postgresError(error: unknown, where: string, secrets: readonly string[]): FreightError {
+export function postgresError(
+  error: unknown,
+  where: string,
+  secrets: readonly string[],
+): FreightError {
   if (isFreightError(error)) return error;
-  const e = error as { code?: string; message?: string; detail?: string; column?: string; where?: string };
+  const e = error as {
+    code?: string;
+    message?: string;
+    detail?: string;
+    column?: string;
+    where?: string;
+  };
   const message = e.message ?? String(error);
   let code: ErrorCode = 'DATABASE_ERROR';
   // Socket errors first: 'EPIPE' also looks like a five-character SQLSTATE.
   if (e.code && BY_NODE_CODE[e.code]) {
     code = BY_NODE_CODE[e.code]!;
   } else if (e.code && /^[0-9A-Z]{5}$/.test(e.code)) {
-    code = BY_SQLSTATE[e.code] ?? (e.code.startsWith('08') ? 'TRANSIENT' : e.code.startsWith('22') || e.code.startsWith('23') ? 'DATA_ERROR' : 'DATABASE_ERROR');
-  } else if (/Connection terminated|connection.*(closed|ended)|Client has encountered a connection error|timeout exceeded when trying to connect|Query read timeout/i.test(message)) {
+    code =
+      BY_SQLSTATE[e.code] ??
+      (e.code.startsWith('08')
+        ? 'TRANSIENT'
+        : e.code.startsWith('22') || e.code.startsWith('23')
+          ? 'DATA_ERROR'
+          : 'DATABASE_ERROR');
+  } else if (
+    /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error|timeout exceeded when trying to connect|Query read timeout/i.test(
+      message,
+    )
+  ) {
     code = 'TRANSIENT';
   }
   const detail = e.detail ? ` (${e.detail})` : '';

@@ -1,6 +1,11 @@
 import { FreightError } from '../../domain/errors.js';
 import type { TableRef } from '../../engine/plan.js';
-import type { SourceColumn, SourceForeignKey, SourceIndex, SourceTable } from '../../engine/ports.js';
+import type {
+  SourceColumn,
+  SourceForeignKey,
+  SourceIndex,
+  SourceTable,
+} from '../../engine/ports.js';
 import { parsePgDefault } from './postgres-defaults.js';
 import { pgSourceType } from './postgres-types.js';
 
@@ -10,7 +15,10 @@ import { pgSourceType } from './postgres-types.js';
  */
 
 /** Runs one query with `$n` parameters; every column arrives as its text form (or null). */
-export type PgQuery = (sql: string, params?: unknown[]) => Promise<Array<Record<string, string | null>>>;
+export type PgQuery = (
+  sql: string,
+  params?: unknown[],
+) => Promise<Array<Record<string, string | null>>>;
 
 /** Ordinary and partitioned tables of a schema (not partitions, views or foreign tables). */
 export const LIST_TABLES_SQL = `
@@ -110,12 +118,19 @@ export async function listPgTables(query: PgQuery, schema: string): Promise<Tabl
 }
 
 /** Columns, keys, indexes, foreign keys and counters of one table; TABLE_NOT_FOUND if it is missing. */
-export async function describePgTable(query: PgQuery, ref: TableRef & { schema: string }): Promise<SourceTable> {
+export async function describePgTable(
+  query: PgQuery,
+  ref: TableRef & { schema: string },
+): Promise<SourceTable> {
   const [table] = await query(TABLE_SQL, [ref.schema, ref.name]);
   if (!table) {
-    throw new FreightError('TABLE_NOT_FOUND', `table ${ref.schema}.${ref.name} does not exist in the source`, {
-      details: { table: `${ref.schema}.${ref.name}` },
-    });
+    throw new FreightError(
+      'TABLE_NOT_FOUND',
+      `table ${ref.schema}.${ref.name} does not exist in the source`,
+      {
+        details: { table: `${ref.schema}.${ref.name}` },
+      },
+    );
   }
   const oid = [table.oid];
   const [columnRows, pkRows, indexRows, fkRows] = await Promise.all([
@@ -145,11 +160,18 @@ function isAutoIncrement(r: Record<string, string | null>): boolean {
 }
 
 function toColumn(r: Record<string, string | null>): SourceColumn {
-  const labels = r.labels === null || r.labels === undefined ? undefined : (JSON.parse(r.labels) as string[]);
-  const type = pgSourceType(r.formatted!, r.udt!, r.category === 'A' ? 'ARRAY' : 'USER-DEFINED', labels);
+  const labels =
+    r.labels === null || r.labels === undefined ? undefined : (JSON.parse(r.labels) as string[]);
+  const type = pgSourceType(
+    r.formatted!,
+    r.udt!,
+    r.category === 'A' ? 'ARRAY' : 'USER-DEFINED',
+    labels,
+  );
   const generated = r.generated === 's';
   const autoIncrement = !generated && isAutoIncrement(r);
-  const def = generated || autoIncrement || r.def === null ? undefined : parsePgDefault(r.def!, type);
+  const def =
+    generated || autoIncrement || r.def === null ? undefined : parsePgDefault(r.def!, type);
   return {
     name: r.name!,
     nativeType: r.native!,
@@ -171,7 +193,9 @@ async function sequenceNext(
   columns: ReadonlyArray<Record<string, string | null>>,
   primaryKey: readonly string[],
 ): Promise<string | null> {
-  const counters = columns.filter((c) => c.generated !== 's' && isAutoIncrement(c) && c.seq !== null);
+  const counters = columns.filter(
+    (c) => c.generated !== 's' && isAutoIncrement(c) && c.seq !== null,
+  );
   const chosen = counters.find((c) => primaryKey.includes(c.name!)) ?? counters[0];
   if (!chosen) return null;
   const [row] = await query(SEQUENCE_NEXT_SQL, [chosen.seq]);
@@ -179,7 +203,10 @@ async function sequenceNext(
 }
 
 function toIndexes(rows: ReadonlyArray<Record<string, string | null>>): SourceIndex[] {
-  const byName = new Map<string, { unique: boolean; columns: SourceIndex['columns'][number][]; problems: string[] }>();
+  const byName = new Map<
+    string,
+    { unique: boolean; columns: SourceIndex['columns'][number][]; problems: string[] }
+  >();
   for (const r of rows) {
     const name = r.name!;
     let index = byName.get(name);
@@ -206,7 +233,16 @@ function toIndexes(rows: ReadonlyArray<Record<string, string | null>>): SourceIn
 }
 
 function toForeignKeys(rows: ReadonlyArray<Record<string, string | null>>): SourceForeignKey[] {
-  const byName = new Map<string, { columns: string[]; refTable: TableRef; refColumns: string[]; onDelete: string; onUpdate: string }>();
+  const byName = new Map<
+    string,
+    {
+      columns: string[];
+      refTable: TableRef;
+      refColumns: string[];
+      onDelete: string;
+      onUpdate: string;
+    }
+  >();
   for (const r of rows) {
     let fk = byName.get(r.name!);
     if (!fk) {

@@ -5,7 +5,9 @@ import { PostgresDialect } from 'kysely';
 const storeTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 20) return (v: string) => Number(v);
-    if (oid === 1184 || oid === 1114) return (v: string) => new Date(v.includes('+') || v.endsWith('Z') ? v : `${v}Z`).toISOString();
+    if (oid === 1184 || oid === 1114)
+      return (v: string) =>
+        new Date(v.includes('+') || v.endsWith('Z') ? v : `${v}Z`).toISOString();
     return pg.types.getTypeParser(oid, format);
   },
 } as unknown as pg.CustomTypesConfig;
@@ -15,7 +17,11 @@ const storeTypes = {
  * (created on first use) as their search path, so several Freight installations — or test files —
  * can share one database.
  */
-export function createPostgresStoreDialect(url: string, schema: string, maxConnections = 10): {
+export function createPostgresStoreDialect(
+  url: string,
+  schema: string,
+  maxConnections = 10,
+): {
   dialect: PostgresDialect;
   ensureSchema: () => Promise<void>;
 } {
@@ -38,7 +44,11 @@ export function createPostgresStoreDialect(url: string, schema: string, maxConne
         await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema.replaceAll('"', '""')}"`);
       } catch (error) {
         // Another process created it at the same moment.
-        if ((error as { code?: string }).code !== '23505' && (error as { code?: string }).code !== '42P06') throw error;
+        if (
+          (error as { code?: string }).code !== '23505' &&
+          (error as { code?: string }).code !== '42P06'
+        )
+          throw error;
       } finally {
         await client.end();
       }

@@ -29,7 +29,12 @@ export function createPgPool(config: PostgresConfig, size: number): pg.Pool {
     options:
       '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=1 -c standard_conforming_strings=on -c client_encoding=UTF8',
     ...(config.ssl && config.ssl !== 'disable'
-      ? { ssl: { rejectUnauthorized: config.ssl === 'verify-full', ...(config.servername ? { servername: config.servername } : {}) } }
+      ? {
+          ssl: {
+            rejectUnauthorized: config.ssl === 'verify-full',
+            ...(config.servername ? { servername: config.servername } : {}),
+          },
+        }
       : {}),
   });
   pool.on('error', () => {});

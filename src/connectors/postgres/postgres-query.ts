@@ -38,7 +38,11 @@ export async function pgQuery(
  * Settles like `work`, or rejects with the abort reason as soon as `signal` aborts (calling
  * `onAbort` first, so the caller can stop the statement). `work`'s late rejection is absorbed.
  */
-export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, onAbort: () => void): Promise<T> {
+export async function untilAborted<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  onAbort: () => void,
+): Promise<T> {
   if (!signal) return work;
   let listener: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
@@ -63,4 +67,3 @@ export function cancelBackend(pool: pg.Pool, client: pg.PoolClient): void {
   const pid = (client as unknown as { processID?: number }).processID;
   if (typeof pid === 'number') pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
 }
-

@@ -28,7 +28,13 @@ export async function* readPgRows(
   types: readonly (TargetType | null)[],
   options: StreamOptions,
 ): AsyncGenerator<Row[]> {
-  yield* streamPgRows(pool, sql, params, types.map((t) => (t ? pgTextDecoder(t) : null)), options);
+  yield* streamPgRows(
+    pool,
+    sql,
+    params,
+    types.map((t) => (t ? pgTextDecoder(t) : null)),
+    options,
+  );
 }
 
 /**

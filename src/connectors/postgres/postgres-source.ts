@@ -47,10 +47,15 @@ export class PostgresSource implements SourceConnector {
    * Connects once to fail fast: unreachable server (TRANSIENT), wrong password (AUTH_FAILED),
    * missing database or schema (DATABASE_NOT_FOUND). `schema` defaults to `public`.
    */
-  static async open(config: PostgresConfig, options: { poolSize?: number } = {}): Promise<PostgresSource> {
+  static async open(
+    config: PostgresConfig,
+    options: { poolSize?: number } = {},
+  ): Promise<PostgresSource> {
     const source = new PostgresSource(config, options.poolSize ?? 8);
     try {
-      const rows = await source.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [source.schema]);
+      const rows = await source.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [
+        source.schema,
+      ]);
       if (rows.length === 0) {
         throw new FreightError(
           'DATABASE_NOT_FOUND',
@@ -70,14 +75,25 @@ export class PostgresSource implements SourceConnector {
   }
 
   async describeTable(ref: TableRef, signal?: AbortSignal): Promise<SourceTable> {
-    return describePgTable((sql, p) => this.query(sql, p, signal), { schema: ref.schema ?? this.schema, name: ref.name });
+    return describePgTable((sql, p) => this.query(sql, p, signal), {
+      schema: ref.schema ?? this.schema,
+      name: ref.name,
+    });
   }
 
   /** Every probe in one scan of the table. */
-  async probe(table: SourceTable, probes: readonly Probe[], signal?: AbortSignal): Promise<ProbeResult[]> {
+  async probe(
+    table: SourceTable,
+    probes: readonly Probe[],
+    signal?: AbortSignal,
+  ): Promise<ProbeResult[]> {
     if (probes.length === 0) return [];
     const select = probes.map((p, i) => `${probeSql(p)} AS p${i}`).join(', ');
-    const [row] = await this.query(`SELECT ${select} FROM ${await this.from(table, signal)}`, [], signal);
+    const [row] = await this.query(
+      `SELECT ${select} FROM ${await this.from(table, signal)}`,
+      [],
+      signal,
+    );
     return probes.map((p, i) => {
       const v = row?.[`p${i}`] ?? null;
       return p.kind === 'max' ? v : v === 't';
@@ -112,7 +128,11 @@ export class PostgresSource implements SourceConnector {
   }
 
   async countRows(table: SourceTable, signal?: AbortSignal): Promise<number> {
-    const [row] = await this.query(`SELECT count(*) AS n FROM ${await this.from(table, signal)}`, [], signal);
+    const [row] = await this.query(
+      `SELECT count(*) AS n FROM ${await this.from(table, signal)}`,
+      [],
+      signal,
+    );
     return Number(row?.n ?? 0);
   }
 
@@ -120,12 +140,26 @@ export class PostgresSource implements SourceConnector {
     await this.pool.end().catch(() => {});
   }
 
-  private async query(sql: string, params: unknown[] = [], signal?: AbortSignal): Promise<Array<Record<string, string | null>>> {
-    const result = await pgQuery(this.pool, sql, params, { where: this.description, secrets: this.secrets, signal });
+  private async query(
+    sql: string,
+    params: unknown[] = [],
+    signal?: AbortSignal,
+  ): Promise<Array<Record<string, string | null>>> {
+    const result = await pgQuery(this.pool, sql, params, {
+      where: this.description,
+      secrets: this.secrets,
+      signal,
+    });
     return result.rows as Array<Record<string, string | null>>;
   }
 
-  private stream(sql: string, params: unknown[], decoders: ReturnType<typeof pgSourceDecoder>[], chunkSize: number, signal?: AbortSignal) {
+  private stream(
+    sql: string,
+    params: unknown[],
+    decoders: ReturnType<typeof pgSourceDecoder>[],
+    chunkSize: number,
+    signal?: AbortSignal,
+  ) {
     return streamPgRows(this.pool, sql, params, decoders, {
       where: this.description,
       secrets: this.secrets,
@@ -134,11 +168,18 @@ export class PostgresSource implements SourceConnector {
     });
   }
 
-  private decoders(table: SourceTable, columns: readonly string[]): ReturnType<typeof pgSourceDecoder>[] {
+  private decoders(
+    table: SourceTable,
+    columns: readonly string[],
+  ): ReturnType<typeof pgSourceDecoder>[] {
     const byName = new Map(table.columns.map((c) => [c.name, c.type]));
     return columns.map((name) => {
       const type = byName.get(name);
-      if (!type) throw new FreightError('SCHEMA_CONFLICT', `column ${name} is not a column of ${table.ref.name}`);
+      if (!type)
+        throw new FreightError(
+          'SCHEMA_CONFLICT',
+          `column ${name} is not a column of ${table.ref.name}`,
+        );
       return pgSourceDecoder(type);
     });
   }
@@ -154,7 +195,11 @@ export class PostgresSource implements SourceConnector {
         [ref.schema, ref.name],
         signal,
       ).then(([row]) => {
-        if (!row) throw new FreightError('TABLE_NOT_FOUND', `table ${ref.schema}.${ref.name} does not exist in the source`);
+        if (!row)
+          throw new FreightError(
+            'TABLE_NOT_FOUND',
+            `table ${ref.schema}.${ref.name} does not exist in the source`,
+          );
         return row.kind === 'p' ? name : `ONLY ${name}`;
       });
       clause.catch(() => this.fromClauses.delete(name));

@@ -26,7 +26,13 @@ import {
   onUpdateTriggerSql,
 } from './postgres-ddl.js';
 import { postgresError } from './postgres-errors.js';
-import { createPgPool, qualify, quoteIdent, quoteLiteral, type PostgresConfig } from './postgres-pool.js';
+import {
+  createPgPool,
+  qualify,
+  quoteIdent,
+  quoteLiteral,
+  type PostgresConfig,
+} from './postgres-pool.js';
 import { readPgRows } from './postgres-read.js';
 import { PG_TARGET_TYPES, pgTypeName } from './postgres-types.js';
 
@@ -50,7 +56,10 @@ export class PostgresTarget implements TargetConnector {
   }
 
   /** Connects once to fail fast (unreachable, wrong password) and to learn about PostGIS. */
-  static async open(config: PostgresConfig, options: { poolSize?: number } = {}): Promise<PostgresTarget> {
+  static async open(
+    config: PostgresConfig,
+    options: { poolSize?: number } = {},
+  ): Promise<PostgresTarget> {
     const target = new PostgresTarget(config, options.poolSize ?? 8);
     try {
       const { rows } = await target.query(`SELECT 1 FROM pg_extension WHERE extname = 'postgis'`);
@@ -81,21 +90,30 @@ export class PostgresTarget implements TargetConnector {
       [qualify(this.ref(ref))],
     );
     if (rows.length > 0) return rows.map((r) => String(r.name));
-    const { rows: exists } = await this.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [qualify(this.ref(ref))]);
+    const { rows: exists } = await this.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [
+      qualify(this.ref(ref)),
+    ]);
     return exists[0]?.e === 't' ? [] : null;
   }
 
   async createTable(plan: TablePlan): Promise<void> {
-    if (plan.target.schema) await this.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(plan.target.schema)}`).catch((e: FreightError) => {
-      if (e.dbCode !== '23505' && e.dbCode !== '42P06') throw e;
-    });
+    if (plan.target.schema)
+      await this.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(plan.target.schema)}`).catch(
+        (e: FreightError) => {
+          if (e.dbCode !== '23505' && e.dbCode !== '42P06') throw e;
+        },
+      );
     try {
       await this.query(createTableSql(plan));
     } catch (error) {
       const e = error as FreightError;
       // Another job created the same table at the same moment (42P07, or 23505 on pg_type).
       if (e.dbCode === '42P07' || e.dbCode === '23505') {
-        throw new FreightError('SCHEMA_CONFLICT', `target table ${qualify(plan.target)} was created by someone else while this job was preparing; run the job again to load into it`, { cause: error });
+        throw new FreightError(
+          'SCHEMA_CONFLICT',
+          `target table ${qualify(plan.target)} was created by someone else while this job was preparing; run the job again to load into it`,
+          { cause: error },
+        );
       }
       throw error;
     }
@@ -112,10 +130,14 @@ export class PostgresTarget implements TargetConnector {
       }
     };
     // Generated columns first: secondary indexes may cover them.
-    for (const g of plan.generated) await step(`generated column ${g.name}`, [addGeneratedColumnSql(plan, g)]);
-    for (const index of plan.indexes) await step(`index ${index.name}`, [createIndexSql(plan, index)]);
-    for (const c of plan.columns.filter((col) => col.identity)) await step(`identity ${c.name}`, [identityResetSql(plan, c)]);
-    for (const c of plan.columns.filter((col) => col.onUpdateNow)) await step(`on-update trigger ${c.name}`, onUpdateTriggerSql(plan, c));
+    for (const g of plan.generated)
+      await step(`generated column ${g.name}`, [addGeneratedColumnSql(plan, g)]);
+    for (const index of plan.indexes)
+      await step(`index ${index.name}`, [createIndexSql(plan, index)]);
+    for (const c of plan.columns.filter((col) => col.identity))
+      await step(`identity ${c.name}`, [identityResetSql(plan, c)]);
+    for (const c of plan.columns.filter((col) => col.onUpdateNow))
+      await step(`on-update trigger ${c.name}`, onUpdateTriggerSql(plan, c));
     return report;
   }
 
@@ -243,7 +265,10 @@ class PostgresBatchWriter implements BatchWriter {
     }
     const names = columns.map((c) => quoteIdent(c.name)).join(', ');
     const unnest = columns.map((c, i) => `$${i + 1}::${pgTypeName(c.type)}[]`).join(', ');
-    await this.run(`DELETE FROM ${this.table} WHERE (${names}) IN (SELECT * FROM unnest(${unnest}))`, arrays);
+    await this.run(
+      `DELETE FROM ${this.table} WHERE (${names}) IN (SELECT * FROM unnest(${unnest}))`,
+      arrays,
+    );
   }
 
   async deleteAll(): Promise<void> {
@@ -351,7 +376,8 @@ class PostgresBatchWriter implements BatchWriter {
       // it in time, the connection is thrown away instead of reused.
       if (!serverError && !stream.destroyed) {
         stream.destroy(first instanceof Error ? first : new Error(String(first)));
-        if (!(await settlesWithin(once(stream, 'close'), COPY_ABORT_TIMEOUT_MS))) this.broken = true;
+        if (!(await settlesWithin(once(stream, 'close'), COPY_ABORT_TIMEOUT_MS)))
+          this.broken = true;
       }
       throw this.fail(first);
     }

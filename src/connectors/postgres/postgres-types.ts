@@ -12,7 +12,9 @@ export function pgTypeName(type: TargetType): string {
     case 'int64':
       return 'bigint';
     case 'decimal':
-      return type.precision !== undefined ? `numeric(${type.precision},${type.scale ?? 0})` : 'numeric';
+      return type.precision !== undefined
+        ? `numeric(${type.precision},${type.scale ?? 0})`
+        : 'numeric';
     case 'float32':
       return 'real';
     case 'float64':
@@ -30,11 +32,17 @@ export function pgTypeName(type: TargetType): string {
     case 'date':
       return 'date';
     case 'timestamp':
-      return type.precision !== undefined ? `timestamp(${type.precision}) without time zone` : 'timestamp without time zone';
+      return type.precision !== undefined
+        ? `timestamp(${type.precision}) without time zone`
+        : 'timestamp without time zone';
     case 'timestamptz':
-      return type.precision !== undefined ? `timestamp(${type.precision}) with time zone` : 'timestamp with time zone';
+      return type.precision !== undefined
+        ? `timestamp(${type.precision}) with time zone`
+        : 'timestamp with time zone';
     case 'time':
-      return type.precision !== undefined ? `time(${type.precision}) without time zone` : 'time without time zone';
+      return type.precision !== undefined
+        ? `time(${type.precision}) without time zone`
+        : 'time without time zone';
     case 'interval':
       return 'interval';
     case 'json':
@@ -51,8 +59,27 @@ export function pgTypeName(type: TargetType): string {
 }
 
 export const PG_TARGET_TYPES: ReadonlySet<TargetTypeKind> = new Set<TargetTypeKind>([
-  'boolean', 'int16', 'int32', 'int64', 'decimal', 'float32', 'float64', 'bits', 'varchar', 'char', 'text',
-  'bytes', 'date', 'timestamp', 'timestamptz', 'time', 'interval', 'json', 'uuid', 'text-array', 'native',
+  'boolean',
+  'int16',
+  'int32',
+  'int64',
+  'decimal',
+  'float32',
+  'float64',
+  'bits',
+  'varchar',
+  'char',
+  'text',
+  'bytes',
+  'date',
+  'timestamp',
+  'timestamptz',
+  'time',
+  'interval',
+  'json',
+  'uuid',
+  'text-array',
+  'native',
 ]);
 
 /**
@@ -61,10 +88,19 @@ export const PG_TARGET_TYPES: ReadonlySet<TargetTypeKind> = new Set<TargetTypeKi
  * `enumLabels` (an enum type's labels in sort order) makes it an `enum`, which every target can
  * hold as text with a CHECK — the enum type itself need not exist on the target.
  */
-export function pgSourceType(formatted: string, udt: string, dataType: string, enumLabels?: readonly string[]): SourceType {
+export function pgSourceType(
+  formatted: string,
+  udt: string,
+  dataType: string,
+  enumLabels?: readonly string[],
+): SourceType {
   const f = formatted.toLowerCase();
-  const args = /\(([^)]*)\)/.exec(f)?.[1]?.split(',').map((s) => Number(s.trim()));
-  if (dataType === 'ARRAY' || f.endsWith('[]')) return { kind: 'native', dialect: 'postgresql', type: formatted };
+  const args = /\(([^)]*)\)/
+    .exec(f)?.[1]
+    ?.split(',')
+    .map((s) => Number(s.trim()));
+  if (dataType === 'ARRAY' || f.endsWith('[]'))
+    return { kind: 'native', dialect: 'postgresql', type: formatted };
   if (enumLabels) return { kind: 'enum', values: [...enumLabels] };
   switch (udt) {
     case 'bool':
@@ -76,7 +112,9 @@ export function pgSourceType(formatted: string, udt: string, dataType: string, e
     case 'int8':
       return { kind: 'integer', bytes: 8, unsigned: false };
     case 'numeric':
-      return args && args.length >= 1 ? { kind: 'decimal', precision: args[0]!, scale: args[1] ?? 0 } : { kind: 'decimal' };
+      return args && args.length >= 1
+        ? { kind: 'decimal', precision: args[0]!, scale: args[1] ?? 0 }
+        : { kind: 'decimal' };
     case 'float4':
       return { kind: 'float', bytes: 4 };
     case 'float8':
@@ -88,7 +126,9 @@ export function pgSourceType(formatted: string, udt: string, dataType: string, e
     case 'text':
     case 'citext':
     case 'name':
-      return udt === 'text' ? { kind: 'text' } : { kind: 'native', dialect: 'postgresql', type: formatted };
+      return udt === 'text'
+        ? { kind: 'text' }
+        : { kind: 'native', dialect: 'postgresql', type: formatted };
     case 'bytea':
       return { kind: 'binary' };
     case 'date':

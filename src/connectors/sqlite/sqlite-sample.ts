@@ -54,38 +54,110 @@ export function createSampleDatabase(file: string, scale = 1): { tables: Record<
       message TEXT NOT NULL
     );
   `);
-  const names = ['Ana', 'Björk', 'Chloé', 'Dvořák', 'Émile', 'François', 'Łukasz', 'María', 'Nuño', 'Søren', '李', '佐藤', 'Анна', "O'Brien", 'Zoë 🚀'];
+  const names = [
+    'Ana',
+    'Björk',
+    'Chloé',
+    'Dvořák',
+    'Émile',
+    'François',
+    'Łukasz',
+    'María',
+    'Nuño',
+    'Søren',
+    '李',
+    '佐藤',
+    'Анна',
+    "O'Brien",
+    'Zoë 🚀',
+  ];
   const countries = ['DE', 'FR', 'ES', 'PL', 'JP', 'BR', 'US', null];
-  const notes = [null, 'leave at the door', 'gift wrap\tplease', 'line one\nline two', 'C:\\orders\\new', '\\N is not null', '🎁 birthday', 'quote "this"'];
+  const notes = [
+    null,
+    'leave at the door',
+    'gift wrap\tplease',
+    'line one\nline two',
+    'C:\\orders\\new',
+    '\\N is not null',
+    '🎁 birthday',
+    'quote "this"',
+  ];
   const statuses = ['new', 'paid', 'shipped', 'cancelled'];
   const n = (base: number) => Math.max(1, Math.round(base * scale));
-  const counts = { customers: n(20_000), products: n(1_000), orders: n(60_000), audit_log: n(5_000) };
-  const date = (n: number) => new Date(Date.UTC(2020, 0, 1) + (n % 157_680_000) * 1000).toISOString().replace('T', ' ').slice(0, 19);
+  const counts = {
+    customers: n(20_000),
+    products: n(1_000),
+    orders: n(60_000),
+    audit_log: n(5_000),
+  };
+  const date = (n: number) =>
+    new Date(Date.UTC(2020, 0, 1) + (n % 157_680_000) * 1000)
+      .toISOString()
+      .replace('T', ' ')
+      .slice(0, 19);
   let items = 0;
   db.transaction(() => {
-    const c = db.prepare('INSERT INTO customers (email, name, country, is_vip, created_at) VALUES (?, ?, ?, ?, ?)');
+    const c = db.prepare(
+      'INSERT INTO customers (email, name, country, is_vip, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
     for (let i = 1; i <= counts.customers; i++) {
-      c.run(`customer${i}@example.com`, `${names[i % names.length]} ${i}`, countries[i % countries.length], i % 17 === 0 ? 1 : 0, date(i * 7919));
+      c.run(
+        `customer${i}@example.com`,
+        `${names[i % names.length]} ${i}`,
+        countries[i % countries.length],
+        i % 17 === 0 ? 1 : 0,
+        date(i * 7919),
+      );
     }
     const p = db.prepare('INSERT INTO products VALUES (?, ?, ?, ?, ?)');
     for (let i = 1; i <= counts.products; i++) {
-      const attributes = i % 5 === 0 ? null : JSON.stringify({ color: ['red', 'green', 'blue'][i % 3], weight_g: i * 3, tags: ['a', 'ž', '✨'].slice(0, i % 4) });
-      p.run(`SKU-${String(i).padStart(6, '0')}`, `Product ${i} — ${names[i % names.length]}`, ((i * 37) % 100_000) / 100, i % 250, attributes);
+      const attributes =
+        i % 5 === 0
+          ? null
+          : JSON.stringify({
+              color: ['red', 'green', 'blue'][i % 3],
+              weight_g: i * 3,
+              tags: ['a', 'ž', '✨'].slice(0, i % 4),
+            });
+      p.run(
+        `SKU-${String(i).padStart(6, '0')}`,
+        `Product ${i} — ${names[i % names.length]}`,
+        ((i * 37) % 100_000) / 100,
+        i % 250,
+        attributes,
+      );
     }
     const o = db.prepare('INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)');
     const it = db.prepare('INSERT INTO order_items VALUES (?, ?, ?, ?, ?)');
     for (let i = 1; i <= counts.orders; i++) {
       const lines = Array.from({ length: 1 + (i % 4) }, (_, k) => {
         const product = 1 + ((i * 31 + (k + 1) * 7) % counts.products);
-        return { line: k + 1, sku: `SKU-${String(product).padStart(6, '0')}`, price: ((product * 37) % 100_000) / 100, quantity: 1 + ((i + k + 1) % 3) };
+        return {
+          line: k + 1,
+          sku: `SKU-${String(product).padStart(6, '0')}`,
+          price: ((product * 37) % 100_000) / 100,
+          quantity: 1 + ((i + k + 1) % 3),
+        };
       });
       const cents = lines.reduce((sum, l) => sum + Math.round(l.price * 100) * l.quantity, 0);
-      o.run(i, 1 + ((i * 7) % counts.customers), date(i * 104_729), statuses[i % 4], cents / 100, notes[i % notes.length]);
+      o.run(
+        i,
+        1 + ((i * 7) % counts.customers),
+        date(i * 104_729),
+        statuses[i % 4],
+        cents / 100,
+        notes[i % notes.length],
+      );
       for (const l of lines) it.run(i, l.line, l.sku, l.quantity, l.price);
       items += lines.length;
     }
     const a = db.prepare('INSERT INTO audit_log VALUES (?, ?, ?)');
-    for (let i = 1; i <= counts.audit_log; i++) a.run(date(i * 613), i % 3 === 0 ? null : `admin${i % 5}`, `event ${i}: ${notes[i % notes.length] ?? 'ok'}`);
+    for (let i = 1; i <= counts.audit_log; i++)
+      a.run(
+        date(i * 613),
+        i % 3 === 0 ? null : `admin${i % 5}`,
+        `event ${i}: ${notes[i % notes.length] ?? 'ok'}`,
+      );
   })();
   db.close();
   return { tables: { ...counts, order_items: items } };

@@ -18,26 +18,44 @@ export async function finalizeStep(ctx: StepContext, jobId: string): Promise<voi
   const owner = newShortId(`${ctx.workerId}-finalize`);
   if (!(await ledger.acquireJobLock(jobId, owner, 'finalize', ctx.leaseMs))) {
     // Another process is finalizing (or planning). Should it die, this task must finish the job.
-    if ((await ledger.getJobStatus(jobId)) === 'running') await ctx.schedule({ kind: 'finalize', jobId }, lockRetryDelayMs(ctx.leaseMs));
+    if ((await ledger.getJobStatus(jobId)) === 'running')
+      await ctx.schedule({ kind: 'finalize', jobId }, lockRetryDelayMs(ctx.leaseMs));
     return;
   }
   const emit = (event: JobEvent) => ctx.emit(jobId, event);
   try {
-    await withLease(ctx.leaseMs, () => ledger.acquireJobLock(jobId, owner, 'finalize', ctx.leaseMs), async () => {
-      if ((await ledger.getJobStatus(jobId)) !== 'running') return;
-      const [counts, rows] = await Promise.all([ledger.batchCounts(jobId), ledger.listJobTables(jobId)]);
-      if (counts.some((c) => c.pending + c.running + c.retrying > 0)) return;
-      if (rows.some((r) => r.status !== 'planned' && r.status !== 'finalized' && r.status !== 'failed')) return;
-      const runtime = await ctx.runtime(jobId);
-      loadTables(runtime, rows);
-      const problems = await finishTables(ledger, runtime, rows, emit, ctx.abort);
-      const [status, error] = verdict(counts, problems);
-      if (await ledger.transitionJob(jobId, ['running'], status, { error, finishedAt: new Date().toISOString() })) {
-        emit({ type: 'status', status });
-      } else if ((await ledger.getJobStatus(jobId)) === 'cancelling') {
-        emit({ type: 'status', status: await settleCancel(ledger, jobId) });
-      }
-    });
+    await withLease(
+      ctx.leaseMs,
+      () => ledger.acquireJobLock(jobId, owner, 'finalize', ctx.leaseMs),
+      async () => {
+        if ((await ledger.getJobStatus(jobId)) !== 'running') return;
+        const [counts, rows] = await Promise.all([
+          ledger.batchCounts(jobId),
+          ledger.listJobTables(jobId),
+        ]);
+        if (counts.some((c) => c.pending + c.running + c.retrying > 0)) return;
+        if (
+          rows.some(
+            (r) => r.status !== 'planned' && r.status !== 'finalized' && r.status !== 'failed',
+          )
+        )
+          return;
+        const runtime = await ctx.runtime(jobId);
+        loadTables(runtime, rows);
+        const problems = await finishTables(ledger, runtime, rows, emit, ctx.abort);
+        const [status, error] = verdict(counts, problems);
+        if (
+          await ledger.transitionJob(jobId, ['running'], status, {
+            error,
+            finishedAt: new Date().toISOString(),
+          })
+        ) {
+          emit({ type: 'status', status });
+        } else if ((await ledger.getJobStatus(jobId)) === 'cancelling') {
+          emit({ type: 'status', status: await settleCancel(ledger, jobId) });
+        }
+      },
+    );
   } catch (error) {
     if (ctx.abort.aborted) return;
     const e = toFreightError(error);
@@ -48,7 +66,12 @@ export async function finalizeStep(ctx: StepContext, jobId: string): Promise<voi
       return;
     }
     emit({ type: 'log', level: 'error', message: `${e.code}: ${e.message}` });
-    if (await ledger.transitionJob(jobId, ['running'], 'failed', { error: { code: e.code, message: e.message }, finishedAt: new Date().toISOString() })) {
+    if (
+      await ledger.transitionJob(jobId, ['running'], 'failed', {
+        error: { code: e.code, message: e.message },
+        finishedAt: new Date().toISOString(),
+      })
+    ) {
       emit({ type: 'status', status: 'failed' });
     }
   } finally {

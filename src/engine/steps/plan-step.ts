@@ -20,38 +20,58 @@ export async function planStep(ctx: StepContext, jobId: string): Promise<void> {
   const owner = newShortId(`${ctx.workerId}-plan`);
   if (!(await ledger.acquireJobLock(jobId, owner, 'plan', ctx.leaseMs))) {
     // Another process is planning (or finalizing). Should it die, this task must finish the plan.
-    if (await planUnfinished(ctx, jobId)) await ctx.schedule({ kind: 'plan', jobId }, lockRetryDelayMs(ctx.leaseMs));
+    if (await planUnfinished(ctx, jobId))
+      await ctx.schedule({ kind: 'plan', jobId }, lockRetryDelayMs(ctx.leaseMs));
     return;
   }
   const emit = (event: JobEvent) => ctx.emit(jobId, event);
   try {
-    await withLease(ctx.leaseMs, () => ledger.acquireJobLock(jobId, owner, 'plan', ctx.leaseMs), async () => {
-      let status = await ledger.getJobStatus(jobId);
-      if (status === 'pending') {
-        const now = new Date().toISOString();
-        if (await ledger.transitionJob(jobId, ['pending'], 'planning', { startedAt: now, error: null, finishedAt: null })) {
-          emit({ type: 'status', status: 'planning' });
+    await withLease(
+      ctx.leaseMs,
+      () => ledger.acquireJobLock(jobId, owner, 'plan', ctx.leaseMs),
+      async () => {
+        let status = await ledger.getJobStatus(jobId);
+        if (status === 'pending') {
+          const now = new Date().toISOString();
+          if (
+            await ledger.transitionJob(jobId, ['pending'], 'planning', {
+              startedAt: now,
+              error: null,
+              finishedAt: null,
+            })
+          ) {
+            emit({ type: 'status', status: 'planning' });
+          }
+          status = await ledger.getJobStatus(jobId);
         }
-        status = await ledger.getJobStatus(jobId);
-      }
-      if (status === 'cancelling') {
-        emit({ type: 'status', status: await settleCancel(ledger, jobId) });
-        return;
-      }
-      if (status !== 'planning' && status !== 'running') return;
-      const runtime = await ctx.runtime(jobId);
-      const rows = await prepareTables(runtime.job, ledger, runtime.source, runtime.target, emit, ctx.abort);
-      loadTables(runtime, rows);
-      if (status === 'planning') {
-        if (!(await ledger.transitionJob(jobId, ['planning'], 'running'))) {
-          if ((await ledger.getJobStatus(jobId)) === 'cancelling') emit({ type: 'status', status: await settleCancel(ledger, jobId) });
+        if (status === 'cancelling') {
+          emit({ type: 'status', status: await settleCancel(ledger, jobId) });
           return;
         }
-        emit({ type: 'status', status: 'running' });
-      }
-      for (let i = 0; i < runtime.job.options.concurrency; i++) await ctx.schedule({ kind: 'work', jobId });
-      await planTables(ctx, runtime, rows, emit);
-    });
+        if (status !== 'planning' && status !== 'running') return;
+        const runtime = await ctx.runtime(jobId);
+        const rows = await prepareTables(
+          runtime.job,
+          ledger,
+          runtime.source,
+          runtime.target,
+          emit,
+          ctx.abort,
+        );
+        loadTables(runtime, rows);
+        if (status === 'planning') {
+          if (!(await ledger.transitionJob(jobId, ['planning'], 'running'))) {
+            if ((await ledger.getJobStatus(jobId)) === 'cancelling')
+              emit({ type: 'status', status: await settleCancel(ledger, jobId) });
+            return;
+          }
+          emit({ type: 'status', status: 'running' });
+        }
+        for (let i = 0; i < runtime.job.options.concurrency; i++)
+          await ctx.schedule({ kind: 'work', jobId });
+        await planTables(ctx, runtime, rows, emit);
+      },
+    );
   } catch (error) {
     if (ctx.abort.aborted) return;
     const e = toFreightError(error);
@@ -67,7 +87,8 @@ export async function planStep(ctx: StepContext, jobId: string): Promise<void> {
       finishedAt: new Date().toISOString(),
     });
     if (failed) emit({ type: 'status', status: 'failed' });
-    else if ((await ledger.getJobStatus(jobId)) === 'cancelling') emit({ type: 'status', status: await settleCancel(ledger, jobId) });
+    else if ((await ledger.getJobStatus(jobId)) === 'cancelling')
+      emit({ type: 'status', status: await settleCancel(ledger, jobId) });
   } finally {
     await ledger.releaseJobLock(jobId, owner);
   }
@@ -79,11 +100,19 @@ async function planUnfinished(ctx: StepContext, jobId: string): Promise<boolean>
   if (status === 'pending' || status === 'planning') return true;
   if (status !== 'running') return false;
   const tables = await ctx.ledger.listJobTables(jobId);
-  return tables.length === 0 || tables.some((t) => t.status === 'pending' || t.status === 'prepared' || t.status === 'planning');
+  return (
+    tables.length === 0 ||
+    tables.some((t) => t.status === 'pending' || t.status === 'prepared' || t.status === 'planning')
+  );
 }
 
 /** Plans every table not fully planned yet, one after another, persisting batches in groups. */
-async function planTables(ctx: StepContext, runtime: JobRuntime, rows: readonly JobTable[], emit: (e: JobEvent) => void): Promise<void> {
+async function planTables(
+  ctx: StepContext,
+  runtime: JobRuntime,
+  rows: readonly JobTable[],
+  emit: (e: JobEvent) => void,
+): Promise<void> {
   const jobId = runtime.job.id;
   const counts = new Map((await ctx.ledger.batchCounts(jobId)).map((c) => [c.tableName, c.total]));
   for (const row of rows) {
@@ -92,22 +121,39 @@ async function planTables(ctx: StepContext, runtime: JobRuntime, rows: readonly 
     if (!table) continue;
     await ctx.ledger.updateJobTable(jobId, row.name, { status: 'planning' });
     let batches = counts.get(row.name) ?? 0;
-    for await (const group of planBatches(runtime.source, table.sourceTable, table.plan.keySourceColumns, {
-      batchSize: runtime.job.options.batchSize,
-      resumeFrom: row.planCursor,
-      nextSeq: batches + 1,
-      plannedRows: row.plannedRows,
-      signal: ctx.abort,
-    })) {
+    for await (const group of planBatches(
+      runtime.source,
+      table.sourceTable,
+      table.plan.keySourceColumns,
+      {
+        batchSize: runtime.job.options.batchSize,
+        resumeFrom: row.planCursor,
+        nextSeq: batches + 1,
+        plannedRows: row.plannedRows,
+        signal: ctx.abort,
+      },
+    )) {
       if ((await ctx.ledger.getJobStatus(jobId)) !== 'running') return;
       // The last group marks the table planned in the same transaction (see addBatches).
-      await ctx.ledger.addBatches(jobId, row.name, group.batches, runtime.job.options.maxRetries + 1, {
-        planCursor: group.cursor,
+      await ctx.ledger.addBatches(
+        jobId,
+        row.name,
+        group.batches,
+        runtime.job.options.maxRetries + 1,
+        {
+          planCursor: group.cursor,
+          plannedRows: group.plannedRows,
+          done: group.done,
+        },
+      );
+      batches += group.batches.length;
+      emit({
+        type: 'table-planned',
+        table: row.name,
         plannedRows: group.plannedRows,
+        batches,
         done: group.done,
       });
-      batches += group.batches.length;
-      emit({ type: 'table-planned', table: row.name, plannedRows: group.plannedRows, batches, done: group.done });
     }
   }
 }

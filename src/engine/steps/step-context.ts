@@ -32,10 +32,17 @@ export function lockRetryDelayMs(leaseMs: number): number {
 }
 
 /** Calls `renew` every third of the lease while `work` runs. */
-export async function withLease<T>(leaseMs: number, renew: () => Promise<unknown>, work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => {
-    void renew().catch(() => {});
-  }, Math.max(200, leaseMs / 3));
+export async function withLease<T>(
+  leaseMs: number,
+  renew: () => Promise<unknown>,
+  work: () => Promise<T>,
+): Promise<T> {
+  const timer = setInterval(
+    () => {
+      void renew().catch(() => {});
+    },
+    Math.max(200, leaseMs / 3),
+  );
   try {
     return await work();
   } finally {

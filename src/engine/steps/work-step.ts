@@ -10,7 +10,16 @@ import { withLease, type StepContext } from './step-context.js';
 const POLL_MS = 100;
 
 /** Errors that mean the database refused or could not take the connection: nothing was written. */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P03', '53300', 'ER_CON_COUNT_ERROR', '1040']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  '57P03',
+  '53300',
+  'ER_CON_COUNT_ERROR',
+  '1040',
+]);
 /** Attempts a batch may spend waiting for an unreachable database (~backoff 25 s each: about 15 minutes). */
 const MAX_WAITS = 40;
 
@@ -32,11 +41,19 @@ export async function workStep(ctx: StepContext, jobId: string): Promise<void> {
     runtime = await ctx.runtime(jobId);
   } catch (error) {
     // The databases may be restarting: try again later; the batches wait in the store.
-    ctx.emit(jobId, { type: 'log', level: 'warn', message: `cannot open connections: ${toFreightError(error).message}` });
+    ctx.emit(jobId, {
+      type: 'log',
+      level: 'warn',
+      message: `cannot open connections: ${toFreightError(error).message}`,
+    });
     await ctx.schedule({ kind: 'work', jobId }, 2000);
     return;
   }
-  const limits = { maxRunning: runtime.job.options.concurrency, maxRunningForTenant: ctx.tenantConcurrency ?? 0, onlyWhileRunning: true };
+  const limits = {
+    maxRunning: runtime.job.options.concurrency,
+    maxRunningForTenant: ctx.tenantConcurrency ?? 0,
+    onlyWhileRunning: true,
+  };
   let batch = await ctx.ledger.claimBatch(jobId, ctx.workerId, ctx.leaseMs, limits);
   if (!batch && (await ctx.ledger.requeueStaleBatches(jobId)) > 0) {
     batch = await ctx.ledger.claimBatch(jobId, ctx.workerId, ctx.leaseMs, limits);
@@ -47,9 +64,16 @@ export async function workStep(ctx: StepContext, jobId: string): Promise<void> {
 }
 
 async function idle(ctx: StepContext, jobId: string, concurrency: number): Promise<void> {
-  const [counts, tables] = await Promise.all([ctx.ledger.batchCounts(jobId), ctx.ledger.listJobTables(jobId)]);
+  const [counts, tables] = await Promise.all([
+    ctx.ledger.batchCounts(jobId),
+    ctx.ledger.listJobTables(jobId),
+  ]);
   const sum = (k: 'pending' | 'running' | 'retrying') => counts.reduce((n, c) => n + c[k], 0);
-  const planning = tables.length === 0 || tables.some((t) => t.status === 'pending' || t.status === 'prepared' || t.status === 'planning');
+  const planning =
+    tables.length === 0 ||
+    tables.some(
+      (t) => t.status === 'pending' || t.status === 'prepared' || t.status === 'planning',
+    );
   if (sum('pending') > 0) {
     // Every running batch has a chain that goes on after it; when they fill the job's concurrency
     // this chain is one too many (a duplicate delivery, a re-queued plan) and ends here.
@@ -59,15 +83,23 @@ async function idle(ctx: StepContext, jobId: string, concurrency: number): Promi
   if (planning) return ctx.schedule({ kind: 'work', jobId }, POLL_MS);
   if (sum('retrying') > 0) {
     const next = await ctx.ledger.nextRetryAt(jobId);
-    return ctx.schedule({ kind: 'work', jobId }, next ? Math.max(20, Date.parse(next) - Date.now()) : POLL_MS);
+    return ctx.schedule(
+      { kind: 'work', jobId },
+      next ? Math.max(20, Date.parse(next) - Date.now()) : POLL_MS,
+    );
   }
   // Batches still running: ours finish on their own; a dead worker's come back when its lease expires.
-  if (sum('running') > 0) return ctx.schedule({ kind: 'work', jobId }, Math.min(1000, ctx.leaseMs / 2));
+  if (sum('running') > 0)
+    return ctx.schedule({ kind: 'work', jobId }, Math.min(1000, ctx.leaseMs / 2));
   await ctx.schedule({ kind: 'finalize', jobId });
 }
 
 /** Runs one claimed batch and records its outcome: succeeded, failed, retry later, or handed back. */
-export async function executeBatch(ctx: StepContext, runtime: JobRuntime, batch: Batch): Promise<void> {
+export async function executeBatch(
+  ctx: StepContext,
+  runtime: JobRuntime,
+  batch: Batch,
+): Promise<void> {
   const jobId = runtime.job.id;
   let table = runtime.tables.get(batch.tableName);
   if (!table) {
@@ -77,12 +109,21 @@ export async function executeBatch(ctx: StepContext, runtime: JobRuntime, batch:
   const started = performance.now();
   if (!table) {
     await ctx.ledger.finishBatch(batch.id, ctx.workerId, {
-      status: 'failed', rowsRead: 0, rowsWritten: 0, rowsFailed: 0, durationMs: 0,
+      status: 'failed',
+      rowsRead: 0,
+      rowsWritten: 0,
+      rowsFailed: 0,
+      durationMs: 0,
       error: 'TABLE_NOT_FOUND: the batch belongs to a table this job does not migrate',
     });
     return;
   }
-  ctx.emit(jobId, { type: 'batch-started', table: table.name, batchId: batch.id, attempt: batch.attempts });
+  ctx.emit(jobId, {
+    type: 'batch-started',
+    table: table.name,
+    batchId: batch.id,
+    attempt: batch.attempts,
+  });
   try {
     const result = await withLease(
       ctx.leaseMs,
@@ -113,7 +154,10 @@ export async function executeBatch(ctx: StepContext, runtime: JobRuntime, batch:
         rowsWritten: result.rowsWritten,
         rowsFailed: result.rowsFailed,
         durationMs: performance.now() - started,
-        error: result.rowsFailed > 0 ? `${result.rowsFailed} record(s) failed; see the record logs` : null,
+        error:
+          result.rowsFailed > 0
+            ? `${result.rowsFailed} record(s) failed; see the record logs`
+            : null,
       },
       result.logs,
     );
@@ -132,11 +176,27 @@ export async function executeBatch(ctx: StepContext, runtime: JobRuntime, batch:
   // A cancel that arrived meanwhile is settled by the next step of this chain (it reads the status first).
 }
 
-async function batchFailed(ctx: StepContext, table: TableRuntime, batch: Batch, error: unknown, durationMs: number): Promise<void> {
+async function batchFailed(
+  ctx: StepContext,
+  table: TableRuntime,
+  batch: Batch,
+  error: unknown,
+  durationMs: number,
+): Promise<void> {
   const jobId = batch.jobId;
-  if (ctx.abort.aborted && (isAbortError(error) || toFreightError(error).code === 'CANCELLED' || ctx.abort.aborted)) {
+  if (
+    ctx.abort.aborted &&
+    (isAbortError(error) || toFreightError(error).code === 'CANCELLED' || ctx.abort.aborted)
+  ) {
     await ctx.ledger.releaseBatch(batch.id, ctx.workerId);
-    ctx.emit(jobId, { type: 'batch-finished', table: table.name, batchId: batch.id, status: 'released', rowsWritten: 0, rowsFailed: 0 });
+    ctx.emit(jobId, {
+      type: 'batch-finished',
+      table: table.name,
+      batchId: batch.id,
+      status: 'released',
+      rowsWritten: 0,
+      rowsFailed: 0,
+    });
     return;
   }
   const e = toFreightError(error);
@@ -152,7 +212,11 @@ async function batchFailed(ctx: StepContext, table: TableRuntime, batch: Batch, 
   };
   // The database could not be reached at all (restarting, refusing): nothing was written, so the
   // attempt does not count — the batch waits for the database, up to a bound.
-  const unavailable = e.kind === 'transient' && e.dbCode !== undefined && UNREACHABLE.has(e.dbCode) && batch.attempts < batch.maxAttempts + MAX_WAITS;
+  const unavailable =
+    e.kind === 'transient' &&
+    e.dbCode !== undefined &&
+    UNREACHABLE.has(e.dbCode) &&
+    batch.attempts < batch.maxAttempts + MAX_WAITS;
   if (unavailable || (e.kind === 'transient' && batch.attempts < batch.maxAttempts)) {
     const delay = backoffMs(Math.min(batch.attempts, 8));
     await ctx.ledger.finishBatch(
@@ -167,19 +231,47 @@ async function batchFailed(ctx: StepContext, table: TableRuntime, batch: Batch, 
       },
       [{ ...base, status: 'retrying', errorMessage: `${e.message} (retry in ${delay} ms)` }],
     );
-    ctx.emit(jobId, { type: 'batch-finished', table: table.name, batchId: batch.id, status: 'retrying', rowsWritten: 0, rowsFailed: 0, error: e.message });
+    ctx.emit(jobId, {
+      type: 'batch-finished',
+      table: table.name,
+      batchId: batch.id,
+      status: 'retrying',
+      rowsWritten: 0,
+      rowsFailed: 0,
+      error: e.message,
+    });
     return;
   }
   await ctx.ledger.finishBatch(
     batch.id,
     ctx.workerId,
-    { status: 'failed', rowsRead: 0, rowsWritten: 0, rowsFailed: 0, durationMs, error: `${e.code}: ${e.message}` },
+    {
+      status: 'failed',
+      rowsRead: 0,
+      rowsWritten: 0,
+      rowsFailed: 0,
+      durationMs,
+      error: `${e.code}: ${e.message}`,
+    },
     [{ ...base, status: 'failed', errorMessage: e.message }],
   );
-  ctx.emit(jobId, { type: 'batch-finished', table: table.name, batchId: batch.id, status: 'failed', rowsWritten: 0, rowsFailed: 0, error: e.message });
+  ctx.emit(jobId, {
+    type: 'batch-finished',
+    table: table.name,
+    batchId: batch.id,
+    status: 'failed',
+    rowsWritten: 0,
+    rowsFailed: 0,
+    error: e.message,
+  });
   if (isJobFatal(e)) {
     // Nothing else of this job can succeed (the table is gone, the password was changed…).
-    if (await ctx.ledger.transitionJob(jobId, ['running'], 'failed', { error: { code: e.code, message: e.message }, finishedAt: new Date().toISOString() })) {
+    if (
+      await ctx.ledger.transitionJob(jobId, ['running'], 'failed', {
+        error: { code: e.code, message: e.message },
+        finishedAt: new Date().toISOString(),
+      })
+    ) {
       ctx.emit(jobId, { type: 'log', level: 'error', message: `${e.code}: ${e.message}` });
       ctx.emit(jobId, { type: 'status', status: 'failed' });
     }

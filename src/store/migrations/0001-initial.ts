@@ -26,7 +26,11 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .addColumn('started_at', ts)
     .addColumn('finished_at', ts)
     .execute();
-  await db.schema.createIndex('jobs_tenant_created').on('jobs').columns(['tenant_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('jobs_tenant_created')
+    .on('jobs')
+    .columns(['tenant_id', 'created_at'])
+    .execute();
   await db.schema.createIndex('jobs_status').on('jobs').columns(['status']).execute();
 
   await db.schema
@@ -55,7 +59,9 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
   await db.schema
     .createTable('batches')
     .addColumn('id', big, (c) =>
-      dialect === 'postgresql' ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement(),
+      dialect === 'postgresql'
+        ? c.primaryKey().generatedByDefaultAsIdentity()
+        : c.primaryKey().autoIncrement(),
     )
     .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
     .addColumn('table_name', 'text', (c) => c.notNull())
@@ -78,7 +84,11 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .addColumn('started_at', ts)
     .addColumn('finished_at', ts)
     .execute();
-  await db.schema.createIndex('batches_job_status').on('batches').columns(['job_id', 'status', 'id']).execute();
+  await db.schema
+    .createIndex('batches_job_status')
+    .on('batches')
+    .columns(['job_id', 'status', 'id'])
+    .execute();
   await db.schema
     .createIndex('batches_job_table_seq')
     .on('batches')
@@ -89,7 +99,9 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
   await db.schema
     .createTable('record_logs')
     .addColumn('id', big, (c) =>
-      dialect === 'postgresql' ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement(),
+      dialect === 'postgresql'
+        ? c.primaryKey().generatedByDefaultAsIdentity()
+        : c.primaryKey().autoIncrement(),
     )
     .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
     .addColumn('batch_id', big)
@@ -103,7 +115,11 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .addColumn('rows', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('created_at', ts, (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('record_logs_job_id').on('record_logs').columns(['job_id', 'id']).execute();
+  await db.schema
+    .createIndex('record_logs_job_id')
+    .on('record_logs')
+    .columns(['job_id', 'id'])
+    .execute();
   await db.schema
     .createIndex('record_logs_job_status_id')
     .on('record_logs')

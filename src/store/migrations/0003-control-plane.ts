@@ -32,7 +32,9 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
   await db.schema
     .createTable('audit_events')
     .addColumn('id', big, (c) =>
-      dialect === 'postgresql' ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement(),
+      dialect === 'postgresql'
+        ? c.primaryKey().generatedByDefaultAsIdentity()
+        : c.primaryKey().autoIncrement(),
     )
     .addColumn('at', ts, (c) => c.notNull())
     .addColumn('tenant_id', 'text')
@@ -47,7 +49,11 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .addColumn('request_id', 'text')
     .addColumn('details', 'text')
     .execute();
-  await db.schema.createIndex('audit_events_tenant_id').on('audit_events').columns(['tenant_id', 'id']).execute();
+  await db.schema
+    .createIndex('audit_events_tenant_id')
+    .on('audit_events')
+    .columns(['tenant_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('workers')
@@ -59,5 +65,9 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .addColumn('heartbeat_at', ts, (c) => c.notNull())
     .addColumn('info', 'text', (c) => c.notNull().defaultTo('{}'))
     .execute();
-  await db.schema.createIndex('workers_heartbeat').on('workers').columns(['heartbeat_at']).execute();
+  await db.schema
+    .createIndex('workers_heartbeat')
+    .on('workers')
+    .columns(['heartbeat_at'])
+    .execute();
 }

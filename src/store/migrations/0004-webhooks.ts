@@ -20,9 +20,13 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
   await db.schema
     .createTable('webhook_deliveries')
     .addColumn('id', big, (c) =>
-      dialect === 'postgresql' ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement(),
+      dialect === 'postgresql'
+        ? c.primaryKey().generatedByDefaultAsIdentity()
+        : c.primaryKey().autoIncrement(),
     )
-    .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
+    .addColumn('webhook_id', 'text', (c) =>
+      c.notNull().references('webhooks.id').onDelete('cascade'),
+    )
     .addColumn('tenant_id', 'text', (c) => c.notNull())
     .addColumn('job_id', 'text', (c) => c.notNull())
     .addColumn('event', 'text', (c) => c.notNull())
@@ -45,6 +49,14 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .columns(['webhook_id', 'job_id', 'event', 'occurrence'])
     .unique()
     .execute();
-  await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
-  await db.schema.createIndex('webhook_deliveries_hook').on('webhook_deliveries').columns(['webhook_id', 'id']).execute();
+  await db.schema
+    .createIndex('webhook_deliveries_due')
+    .on('webhook_deliveries')
+    .columns(['status', 'next_attempt_at'])
+    .execute();
+  await db.schema
+    .createIndex('webhook_deliveries_hook')
+    .on('webhook_deliveries')
+    .columns(['webhook_id', 'id'])
+    .execute();
 }

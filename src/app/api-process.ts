@@ -84,7 +84,7 @@ export async function startApiProcess(
     rateLimit: {
       max: config.rateLimitPerMinute,
       windowMs: 60_000,
-      ...(rateLimitRedis ? { redis: rateLimitRedis } : {}),
+      ...(rateLimitRedis ? { redis: rateLimitRedis, keyPrefix: config.queueName } : {}),
     },
     ...(metrics ? { metrics } : {}),
     ...(log ? { loggerInstance: log } : {}),

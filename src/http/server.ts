@@ -34,7 +34,13 @@ export interface ServerOptions {
   /** Prometheus metrics to record requests into. */
   readonly metrics?: Metrics;
   /** Requests per tenant per window (default 600 per minute). */
-  readonly rateLimit?: { readonly max: number; readonly windowMs: number; readonly redis?: Redis };
+  readonly rateLimit?: {
+    readonly max: number;
+    readonly windowMs: number;
+    readonly redis?: Redis;
+    /** Prefix of the Redis keys (one installation's counters apart from another's on a shared Redis). */
+    readonly keyPrefix?: string;
+  };
   /** Largest request body in bytes (default 1 MiB). */
   readonly bodyLimit?: number;
   /** Base URL for links this server hands out, when it sits behind a proxy. */
@@ -122,7 +128,9 @@ export async function buildServer(
     timeWindow: limit.windowMs,
     // After authorization (route onRequest hooks), so the limit is the tenant's.
     hook: 'preValidation',
-    ...(limit.redis ? { redis: limit.redis, nameSpace: 'freight-rl:' } : {}),
+    ...(limit.redis
+      ? { redis: limit.redis, nameSpace: `${limit.keyPrefix ?? 'freight'}:rl:` }
+      : {}),
     // Per tenant: the tenant the request acts for (authenticated by then), else the client address.
     keyGenerator: (request) =>
       request.tenantId

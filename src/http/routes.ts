@@ -121,14 +121,18 @@ export function mountOperations(
   }
 }
 
-/** Records every state-changing call in the audit trail, failures included (who, tenant, what, when, result). */
+/**
+ * Records every state-changing call in the audit trail, failures included (who, tenant, what,
+ * when, result). Written before the response goes out (onSend), so a caller who has the answer
+ * can already read its record, and a crash after the response cannot lose it.
+ */
 export function registerAudit(app: FastifyInstance, services: Services): void {
   app.decorateRequest('caller', null);
   app.decorateRequest('tenantId', null);
   app.decorateRequest('auditTarget', null);
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     const op = request.routeOptions.config.operation;
-    if (!op?.audited) return;
+    if (!op?.audited) return payload;
     // A refused request's path parameters were never validated (authorization comes first): only a well-formed id is recorded as the target.
     const params = op.params?.safeParse(request.params ?? {}).success
       ? ((request.params ?? {}) as Record<string, unknown>)
@@ -155,6 +159,7 @@ export function registerAudit(app: FastifyInstance, services: Services): void {
         details: null,
       })
       .catch((error: unknown) => request.log.error({ err: error }, 'audit write failed'));
+    return payload;
   });
 }
 

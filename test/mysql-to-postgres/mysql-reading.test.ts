@@ -192,3 +192,51 @@ describe.skipIf(!up)('reading MariaDB values without the driver changing them', 
     ).toBe(true);
   });
 });
+
+describe.skipIf(!up)('the data probe of a large table, scanned in key ranges at once', () => {
+  let fx: Fixture;
+  let source: MysqlSource;
+  const N = 120_000;
+  const DIGITS = `(${Array.from({ length: 10 }, (_, i) => `SELECT ${i} AS i`).join(' UNION ALL ')})`;
+
+  beforeAll(async () => {
+    fx = await openFixture('ftprobe');
+    await fx.mysql.query(`
+      CREATE TABLE flags (id INT PRIMARY KEY, f TINYINT(1), g TINYINT(1), e ENUM('a','b'), h ENUM('a','b'));
+      INSERT INTO flags
+        SELECT n * 3, n % 2, n % 2, IF(n % 3 = 0, 'a', 'b'), 'a' FROM (
+          SELECT 1 + a.i + 10 * b.i + 100 * c.i + 1000 * d.i + 10000 * e.i + 100000 * f.i AS n
+          FROM ${DIGITS} a, ${DIGITS} b, ${DIGITS} c, ${DIGITS} d, ${DIGITS} e, ${DIGITS} f
+        ) s WHERE n <= ${N};
+      SET SESSION sql_mode = '';
+      -- Each stray value sits in a different part of the key range: the last row, the middle, the first.
+      UPDATE flags SET f = 2 WHERE id = ${N * 3};
+      UPDATE flags SET e = 'zzz' WHERE id = ${(N / 2) * 3};
+      UPDATE flags SET g = NULL WHERE id = 3;
+      ANALYZE TABLE flags;
+    `);
+    source = new MysqlSource(
+      parseConnectionUrl(fx.mysql.url) as ConstructorParameters<typeof MysqlSource>[0],
+      { poolSize: 4 },
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await source?.close();
+    await fx?.cleanup();
+  });
+
+  it('finds a value that breaks a type decision wherever it lies, and finds none where there is none', async () => {
+    const table = await source.describeTable({ schema: fx.mysql.name, name: 'flags' });
+    expect(table.estimatedRows).toBeGreaterThanOrEqual(100_000);
+    const results = await source.probe(table, [
+      { kind: 'only-01', column: 'f' },
+      { kind: 'only-01', column: 'g' },
+      { kind: 'has-empty', column: 'e' },
+      { kind: 'has-empty', column: 'h' },
+      { kind: 'max', column: 'id' },
+    ]);
+    // f has a 2 in its last row; g only 0, 1 and NULL; e has the error value '' in the middle; h none.
+    expect(results).toEqual([false, true, true, false, String(N * 3)]);
+  });
+});

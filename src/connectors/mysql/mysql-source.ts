@@ -24,6 +24,10 @@ type MysqlConfig = z.output<typeof MysqlConnectionSchema>;
 
 /** Rows per chunk handed to the engine; with `maxReady` 1 a batch holds at most ~3 chunks in memory. */
 const READ_CHUNK = 500;
+/** The data probe runs in this many key ranges at once (see probeRanges). */
+const PROBE_PARALLELISM = 4;
+/** Below this many (estimated) rows the probe is one scan. */
+const PROBE_SPLIT_MIN_ROWS = 100_000;
 const KEY_CHUNK = 5000;
 
 /**
@@ -143,17 +147,48 @@ export class MysqlSource implements SourceConnector {
       else scan.push(`COALESCE(MAX(${c} = ''), 0)`);
     }
     if (scan.length > 0) {
-      const rows = await this.query(
-        `SELECT ${scan.map((s, i) => `${s} AS p${i}`).join(', ')} FROM ${this.table(table)}`,
-      );
-      const row = rows[0] ?? {};
+      const select = `SELECT ${scan.map((s, i) => `${s} AS p${i}`).join(', ')} FROM ${this.table(table)}`;
+      const rows = (
+        await Promise.all(
+          (await this.probeRanges(table)).map((where) => this.query(`${select}${where}`)),
+        )
+      ).flat();
       scanIndex.forEach((probeIndex, i) => {
-        const hit = Number(row[`p${i}`]) === 1;
+        const hit = rows.some((row) => Number(row[`p${i}`]) === 1);
         // only-01 asks "all values are 0/1": true when no value outside was found.
         results[probeIndex] = probes[probeIndex]!.kind === 'only-01' ? !hit : hit;
       });
     }
     return results;
+  }
+
+  /**
+   * The probe is a full scan that runs before anything is copied. With a single-column integer
+   * primary key it is split into key ranges scanned at once on separate connections (the server
+   * runs each on its own thread); otherwise it is one scan. Together the ranges cover every row:
+   * below MIN and above MAX there is none, and rows added meanwhile are checked by the copy.
+   */
+  private async probeRanges(table: SourceTable): Promise<string[]> {
+    const whole = [''];
+    if (table.primaryKey.length !== 1 || table.estimatedRows < PROBE_SPLIT_MIN_ROWS) return whole;
+    const key = table.columns.find((c) => c.name === table.primaryKey[0]);
+    if (key?.type.kind !== 'integer') return whole;
+    const c = quote(key.name);
+    const [row] = await this.query(
+      `SELECT CAST(MIN(${c}) AS CHAR) AS lo, CAST(MAX(${c}) AS CHAR) AS hi FROM ${this.table(table)}`,
+    );
+    if (row?.lo === null || row?.lo === undefined || row.hi === null || row.hi === undefined)
+      return whole;
+    const lo = BigInt(String(row.lo));
+    const hi = BigInt(String(row.hi));
+    const parts = BigInt(PROBE_PARALLELISM);
+    const step = (hi - lo) / parts + 1n;
+    const ranges: string[] = [];
+    for (let from = lo; from <= hi; from += step) {
+      const to = from + step - 1n < hi ? from + step - 1n : hi;
+      ranges.push(` WHERE ${c} BETWEEN ${from} AND ${to}`);
+    }
+    return ranges;
   }
 
   async *scanKeys(

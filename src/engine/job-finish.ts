@@ -24,6 +24,16 @@ export async function finishTables(
     const t = runtime.tables.get(row.name);
     return t ? [{ row, t }] : [];
   });
+  // The source's row counts do not depend on the target: they run while the target builds its
+  // indexes and constraints (the connection pool bounds how many at once).
+  const sourceCounts = new Map<string, Promise<number>>();
+  if (job.options.verify !== 'none') {
+    for (const { t } of tables) {
+      const count = runtime.source.countRows(t.sourceTable, signal);
+      count.catch(() => {}); // awaited (and its error thrown) in validateTable
+      sourceCounts.set(t.name, count);
+    }
+  }
   for (const { row, t } of tables) {
     signal?.throwIfAborted();
     let errors = row.error ? row.error.split('; ') : [];
@@ -46,7 +56,14 @@ export async function finishTables(
   if (job.options.verify === 'none') return problems;
   for (const { t } of tables) {
     signal?.throwIfAborted();
-    const problem = await validateTable(ledger, runtime, t, emit, signal);
+    const problem = await validateTable(
+      ledger,
+      runtime,
+      t,
+      sourceCounts.get(t.name)!,
+      emit,
+      signal,
+    );
     if (problem) problems.push(problem);
   }
   return problems;
@@ -56,12 +73,13 @@ async function validateTable(
   ledger: JobLedger,
   { job, source, target }: JobRuntime,
   t: TableRuntime,
+  sourceCount: Promise<number>,
   emit: (event: JobEvent) => void,
   signal?: AbortSignal,
 ): Promise<string | null> {
   const failedIds = await ledger.failedRecordIds(job.id, t.name);
   const [sourceRows, targetRows] = await Promise.all([
-    source.countRows(t.sourceTable, signal),
+    sourceCount,
     target.countRows(t.plan.target, signal),
   ]);
   let passed = targetRows === sourceRows - failedIds.length;

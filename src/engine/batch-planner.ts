@@ -7,7 +7,9 @@ import type { KeyRange, KeyTuple, SourceConnector, SourceTable } from './ports.j
  * end while the job runs are still copied.
  *
  * Batches are handed over in groups as they are found, so copying starts long before a big
- * table's keys have all been read; `resumeFrom` continues an interrupted plan.
+ * table's keys have all been read; the groups start at one batch and double up to `groupSize`,
+ * so the first batch can start as soon as its keys are counted. `resumeFrom` continues an
+ * interrupted plan.
  */
 export interface PlannedGroup {
   readonly batches: ReadonlyArray<{ seq: number; range: KeyRange }>;
@@ -47,6 +49,7 @@ export async function* planBatches(
   // Rows counted in the batch being built; a resumed cursor key itself belongs to it.
   let inBatch = lower === null ? 0 : 1;
   let group: Array<{ seq: number; range: KeyRange }> = [];
+  let handOver = 1;
   for await (const keys of source.scanKeys(table, keyColumns, options.resumeFrom, options.signal)) {
     for (const key of keys) {
       if (inBatch === options.batchSize) {
@@ -57,9 +60,10 @@ export async function* planBatches(
       }
       inBatch++;
     }
-    if (group.length >= groupSize) {
+    if (group.length >= handOver) {
       yield { batches: group, cursor: lower, plannedRows, done: false };
       group = [];
+      handOver = Math.min(groupSize, handOver * 2);
     }
   }
   group.push({ seq, range: { lo: lower, hi: null } });

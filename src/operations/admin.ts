@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ApiKey, AuditEvent, Tenant } from '../domain/access.js';
 import { FreightError } from '../domain/errors.js';
 import { defineOperation, READ } from './operation.js';
-import { Limit, RoleSchema } from './schemas.js';
+import { Cursor, Limit, RoleSchema } from './schemas.js';
 
 const COMMON = [
   'UNAUTHENTICATED',
@@ -242,7 +242,7 @@ export const listAuditEvents = defineOperation({
       tenant_id: TenantId.optional(),
       action: z.string().max(64).optional(),
       limit: Limit(500, 50),
-      cursor: z.coerce.number().int().positive().optional(),
+      cursor: Cursor,
     })
     .strict(),
   output: z.object({ events: z.array(AuditSchema), next_cursor: z.number().int().nullable() }),

@@ -3,7 +3,7 @@ import { RECORD_STATUSES } from '../domain/job.js';
 import { tenantJob } from './job-access.js';
 import { defineOperation, READ } from './operation.js';
 import { presentLog } from './presenters.js';
-import { JobIdParams, Limit, RecordLogSchema, StatusList } from './schemas.js';
+import { Cursor, JobIdParams, Limit, RecordLogSchema, StatusList } from './schemas.js';
 
 const COMMON = [
   'UNAUTHENTICATED',
@@ -34,12 +34,7 @@ export const getMigrationLogs = defineOperation({
         .optional()
         .describe('Only these statuses, e.g. failed or failed,warning.'),
       limit: Limit(500, 50),
-      cursor: z.coerce
-        .number()
-        .int()
-        .positive()
-        .optional()
-        .describe('next_cursor of the previous page.'),
+      cursor: Cursor.describe('next_cursor of the previous page.'),
     })
     .strict(),
   output: z.object({

@@ -224,9 +224,19 @@ export const RecordLogSchema = z.object({
   created_at: z.string(),
 });
 
+/**
+ * A whole number that may arrive as query-string text: only plain decimal digits are read as a
+ * number ("0x10", "1e2", " 5" and "" are refused, where Number() would accept them); JSON numbers
+ * (MCP arguments, request bodies) pass through to `inner`.
+ */
+export const QueryInt = <T extends z.ZodType>(inner: T) =>
+  z.preprocess((v) => (typeof v === 'string' && /^[0-9]{1,15}$/.test(v) ? Number(v) : v), inner);
+
 export const Limit = (max: number, dflt: number) =>
-  z.coerce.number().int().min(1).max(max).default(dflt);
-export const Offset = z.coerce.number().int().min(0).max(10_000_000).default(0);
+  QueryInt(z.number().int().min(1).max(max).default(dflt));
+export const Offset = QueryInt(z.number().int().min(0).max(10_000_000).default(0));
+/** A page cursor: the next_cursor of the previous page. */
+export const Cursor = QueryInt(z.number().int().positive().optional());
 
 /**
  * A set of states: a list (`["failed","retrying"]`, or `status=failed&status=retrying` in a query

@@ -437,6 +437,12 @@ describe('hostile input', () => {
       'limit=1.5',
       'limit=abc',
       'limit=1e400',
+      // Only plain decimal digits are numbers (Number() would read these as 16, 100 and 5).
+      'limit=0x10',
+      'limit=1e2',
+      'limit=%205',
+      'limit=',
+      'offset=0x0',
       'offset=-1',
       'offset=10000001',
       'created_after=yesterday',
@@ -459,7 +465,7 @@ describe('hostile input', () => {
         'VALIDATION_FAILED',
         q,
       );
-    for (const q of ['cursor=0', 'cursor=-1', 'cursor=x', 'limit=501'])
+    for (const q of ['cursor=0', 'cursor=-1', 'cursor=x', 'cursor=0x1', 'cursor=1e1', 'limit=501'])
       expectError(
         await send('GET', `/api/v1/jobs/${jobId}/logs?${q}`),
         400,
@@ -471,7 +477,7 @@ describe('hostile input', () => {
       'status=failed&status=completed',
       'status=failed,completed',
       'limit=5&offset=0',
-      'limit=0x10',
+      'limit=007',
       `status=${'failed,'.repeat(2000)}failed`,
     ]) {
       const r = await send('GET', `/api/v1/jobs?${q}`);

@@ -73,7 +73,14 @@ export class KyselyStore implements MetadataStore {
       provider: new CodeMigrationProvider(this.dialect_),
       ...(this.migrationSchema ? { migrationTableSchema: this.migrationSchema } : {}),
     });
-    const { error, results } = await migrator.migrateToLatest();
+    let { error, results } = await migrator.migrateToLatest();
+    // Kysely's migrator lists the tables of every schema in the database; another application
+    // dropping a schema or table at that moment makes the catalog query fail ("schema … does not
+    // exist"). That is not our store's problem: look again (applied migrations are not re-run).
+    for (let attempt = 1; error && isCatalogRace(error) && attempt <= 3; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      ({ error, results } = await migrator.migrateToLatest());
+    }
     if (error) {
       const failed = results?.find((r) => r.status === 'Error');
       throw new FreightError(
@@ -915,4 +922,10 @@ export class KyselyStore implements MetadataStore {
     }
     return { jobs, webhooks };
   }
+}
+
+/** PostgreSQL's invalid_schema_name / undefined_table, raised by a concurrent DROP elsewhere. */
+function isCatalogRace(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '3F000' || code === '42P01';
 }

@@ -1,18 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import { BIN, REPO } from '../helpers/cli.js';
-import { PG_STORE_URL, tempDir, uniqueName } from '../helpers/databases.js';
-import { SERVICES } from '../helpers/services.js';
+import {
+  dropPgSchema,
+  dropRedisKeys,
+  PG_STORE_URL,
+  REDIS_URL,
+  tempDir,
+  uniqueName,
+} from '../helpers/databases.js';
 
 /**
  * A distributed Freight installation made of real processes, for tests: a PostgreSQL store schema,
  * a BullMQ queue name of its own, `freight serve --no-worker` and any number of `freight worker`.
  */
 
-export const REDIS_URL = `redis://${SERVICES.redis.host}:${SERVICES.redis.port}`;
 const ADMIN_KEY = 'test-admin-key-distributed-0123456789';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -202,27 +205,9 @@ export async function startCluster(
       const procs = [api, ...workers].filter((p) => p.alive);
       for (const p of procs) p.child.kill('SIGKILL');
       await Promise.all(procs.map((p) => p.exited));
-      const client = new pg.Client({ connectionString: PG_STORE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await client.end();
+      await dropPgSchema(schema);
       await dropRedisKeys(`bull:${queueName}:*`);
       home.remove();
     },
   };
-}
-
-/** Removes the Redis keys matching `pattern`. */
-export async function dropRedisKeys(pattern: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }

@@ -2,22 +2,20 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Task } from '../../src/engine/tasks.js';
 import { BullMqQueue } from '../../src/queue/bullmq-queue.js';
 import { InProcessQueue } from '../../src/queue/in-process-queue.js';
 import type { JobQueue } from '../../src/queue/job-queue.js';
 import { REPO } from '../helpers/cli.js';
-import { uniqueName } from '../helpers/databases.js';
-import { SERVICES, hasService } from '../helpers/services.js';
+import { dropRedisKeys, REDIS_URL, uniqueName } from '../helpers/databases.js';
+import { hasService } from '../helpers/services.js';
 
 /**
  * DESIGN.md §2: one JobQueue interface, two adapters, one test suite run against both. Each test
  * gets its own queue (for BullMQ: its own queue name, whose Redis keys are removed afterwards).
  */
 
-const REDIS_URL = `redis://${SERVICES.redis.host}:${SERVICES.redis.port}`;
 const redisUp = await hasService('redis');
 const LOCK_MS = 2000;
 
@@ -38,20 +36,7 @@ async function until(
 
 /** Removes every Redis key of the given BullMQ queues. */
 async function dropQueues(names: readonly string[]): Promise<void> {
-  if (names.length === 0) return;
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
-  try {
-    for (const name of names) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `bull:${name}:*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-    }
-  } finally {
-    redis.disconnect();
-  }
+  for (const name of names) await dropRedisKeys(`bull:${name}:*`);
 }
 
 interface Adapter {

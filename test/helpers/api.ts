@@ -1,11 +1,10 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import pg from 'pg';
 import { pino } from 'pino';
 import { startApiProcess, type ApiProcess } from '../../src/app/api-process.js';
 import { loadConfig } from '../../src/config/config.js';
 import type { Role } from '../../src/domain/access.js';
 import type { StoreKind } from './stores.js';
-import { PG_STORE_URL, TEST_DATA_DIRS, tempDir, uniqueName } from './databases.js';
+import { dropPgSchema, PG_STORE_URL, TEST_DATA_DIRS, tempDir, uniqueName } from './databases.js';
 
 /** A running API (store of the given kind, in-process worker) for tests, driven with inject(). */
 export interface TestApi {
@@ -119,12 +118,7 @@ export async function startTestApi(
     },
     async close() {
       await proc.close({ hard: true });
-      if (kind === 'postgresql') {
-        const client = new pg.Client({ connectionString: PG_STORE_URL });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await client.end();
-      }
+      if (kind === 'postgresql') await dropPgSchema(schema);
       home.remove();
     },
   };

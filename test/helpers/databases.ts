@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { SERVICES } from './services.js';
@@ -89,3 +90,31 @@ export function tempDir(prefix = 'freight-test-'): {
 }
 
 export const PG_STORE_URL = `postgresql://${SERVICES.postgres.user}@${SERVICES.postgres.host}:${SERVICES.postgres.port}/${SERVICES.postgres.database}`;
+
+export const REDIS_URL = `redis://${SERVICES.redis.host}:${SERVICES.redis.port}`;
+
+/** Drops a PostgreSQL schema of the test database (a store's or a target's) with everything in it. */
+export async function dropPgSchema(name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_STORE_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Removes the Redis keys matching `pattern` (e.g. a BullMQ queue's: `bull:<name>:*`). */
+export async function dropRedisKeys(pattern: string): Promise<void> {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

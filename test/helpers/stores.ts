@@ -1,7 +1,6 @@
-import pg from 'pg';
 import { openStore } from '../../src/store/open-store.js';
 import type { MetadataStore } from '../../src/store/store.js';
-import { PG_STORE_URL, tempDir, uniqueName } from './databases.js';
+import { dropPgSchema, PG_STORE_URL, tempDir, uniqueName } from './databases.js';
 
 export const STORE_KINDS = ['sqlite', 'postgresql'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
@@ -36,10 +35,7 @@ export async function openTestStore(
     store,
     cleanup: async () => {
       await store.close();
-      const client = new pg.Client({ connectionString: PG_STORE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await client.end();
+      await dropPgSchema(schema);
     },
   };
 }

@@ -1,10 +1,17 @@
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiProcess, type ApiProcess } from '../../src/app/api-process.js';
 import { loadConfig } from '../../src/config/config.js';
-import { PG_STORE_URL, TEST_DATA_DIRS, tempDir, uniqueName } from '../helpers/databases.js';
-import { hasService, SERVICES } from '../helpers/services.js';
+import {
+  dropPgSchema,
+  dropRedisKeys,
+  PG_STORE_URL,
+  REDIS_URL,
+  TEST_DATA_DIRS,
+  tempDir,
+  uniqueName,
+} from '../helpers/databases.js';
+import { hasService } from '../helpers/services.js';
 
 /**
  * With REDIS_URL set, the per-tenant rate limit is one budget across every API process of the
@@ -13,7 +20,6 @@ import { hasService, SERVICES } from '../helpers/services.js';
  */
 
 const up = (await hasService('postgres')) && (await hasService('redis'));
-const REDIS_URL = `redis://${SERVICES.redis.host}:${SERVICES.redis.port}`;
 
 describe.skipIf(!up)('rate limits shared through Redis', () => {
   const home = tempDir();
@@ -58,14 +64,9 @@ describe.skipIf(!up)('rate limits shared through Redis', () => {
   });
   afterAll(async () => {
     for (const p of [...procs, other]) await p?.close();
-    const keys = await redis.keys(`${queue}*`);
-    if (keys.length) await redis.del(...keys);
     redis.disconnect();
-    const client = new pg.Client({ connectionString: PG_STORE_URL });
-    await client.connect();
-    for (const s of [schema, `${schema}_o`])
-      await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-    await client.end();
+    await dropRedisKeys(`${queue}*`);
+    for (const s of [schema, `${schema}_o`]) await dropPgSchema(s);
     home.remove();
   });
 

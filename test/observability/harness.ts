@@ -2,19 +2,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { pino } from 'pino';
 import { startApiProcess, type ApiProcess } from '../../src/app/api-process.js';
 import { loadConfig } from '../../src/config/config.js';
 import type { Role } from '../../src/domain/access.js';
 import { BIN, REPO } from '../helpers/cli.js';
-import { PG_STORE_URL, TEST_DATA_DIRS, tempDir, uniqueName } from '../helpers/databases.js';
-import { SERVICES } from '../helpers/services.js';
+import {
+  dropPgSchema,
+  dropRedisKeys,
+  PG_STORE_URL,
+  REDIS_URL,
+  TEST_DATA_DIRS,
+  tempDir,
+  uniqueName,
+} from '../helpers/databases.js';
 
 /** Small helpers of the observability suites: real sockets, real child processes. */
 
-export const REDIS_URL = `redis://${SERVICES.redis.host}:${SERVICES.redis.port}`;
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
@@ -213,27 +217,9 @@ export async function startDistributedApi(
     env,
     async close() {
       await proc.close({ hard: true });
-      const c = new pg.Client({ connectionString: PG_STORE_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
+      await dropPgSchema(schema);
       await dropRedisKeys(`bull:${queueName}:*`);
       home.remove();
     },
   };
-}
-
-/** Removes the Redis keys matching `pattern`. */
-export async function dropRedisKeys(pattern: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }

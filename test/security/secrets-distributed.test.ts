@@ -12,10 +12,11 @@ import {
   PG_STORE_URL,
   tempDir,
   uniqueName,
+  REDIS_URL,
 } from '../helpers/databases.js';
 import { connectHttp } from '../helpers/mcp.js';
 import { expectNoSecret, forbiddenForms } from '../helpers/secrets.js';
-import { hasService, SERVICES } from '../helpers/services.js';
+import { hasService } from '../helpers/services.js';
 import { dumpStore } from '../helpers/store-dump.js';
 import { FreightProcess, freePort } from './processes.js';
 import { eventually } from './support.js';
@@ -40,7 +41,6 @@ const PASSWORD2 = 'Dist/Pl4nted:S3cr3t@%zq2';
 const HOOK_TOKEN = 'Dist-H00k-T0ken-zq1';
 const FORBIDDEN = forbiddenForms([PASSWORD, PASSWORD2], ['Pl4nted', 'S3cr3t']);
 const SECRET_KEY = 'test-secret-key-distributed-sec-0123456789';
-const REDIS_URL = `redis://${SERVICES.redis.host}:${SERVICES.redis.port}`;
 
 describe.skipIf(!up)(
   'planted passwords in distributed mode (PostgreSQL store, Redis queue, separate API and worker processes)',

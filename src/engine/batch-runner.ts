@@ -28,6 +28,8 @@ export interface BatchWork {
   readonly plan: TablePlan;
   readonly sourceTable: SourceTable;
   readonly conversion: RowConversion;
+  /** Source columns to read as UTF-8 bytes (ReadHints.utf8Bytes). */
+  readonly utf8Bytes?: ReadonlySet<string>;
   readonly mode: WriteMode;
   readonly auditLevel: AuditLevel;
 }
@@ -80,6 +82,7 @@ async function attempt(
     plan.keySourceColumns,
     range,
     signal,
+    work.utf8Bytes ? { utf8Bytes: work.utf8Bytes } : undefined,
   );
   const writer = await target.openBatch(plan, signal);
   try {

@@ -1,7 +1,7 @@
 import type { JobTable, JobWithSecrets } from '../domain/model.js';
 import type { TablePlan } from './plan.js';
 import type { SourceConnector, SourceTable, TargetConnector } from './ports.js';
-import { conversionOf, sourceTableOf } from './table-state.js';
+import { conversionOf, sourceTableOf, utf8BytesColumnsOf } from './table-state.js';
 import type { RowConversion } from './value-codec.js';
 
 /** What one process keeps for a job it works on: open connectors and compiled table plans. */
@@ -17,6 +17,8 @@ export interface TableRuntime {
   readonly plan: TablePlan;
   readonly sourceTable: SourceTable;
   readonly conversion: RowConversion;
+  /** Source columns read as UTF-8 bytes (ReadHints.utf8Bytes). */
+  readonly utf8Bytes: ReadonlySet<string>;
   readonly createdByJob: boolean;
 }
 
@@ -29,7 +31,8 @@ export function loadTables(runtime: JobRuntime, rows: readonly JobTable[]): void
       name: row.name,
       plan,
       sourceTable: sourceTableOf(plan),
-      conversion: conversionOf(plan, runtime.target.caps.textAllowsNul),
+      conversion: conversionOf(plan, runtime.target.caps),
+      utf8Bytes: utf8BytesColumnsOf(plan, runtime.target.caps),
       createdByJob: row.createdByJob,
     });
   }

@@ -82,6 +82,16 @@ export type Probe =
   | { readonly kind: 'max'; readonly column: string };
 export type ProbeResult = boolean | string | null;
 
+/** How the engine would like values delivered; a source may ignore any of it. */
+export interface ReadHints {
+  /**
+   * Text columns (character, ENUM, JSON) the target writes as UTF-8 bytes: the source may deliver
+   * their values as Buffers holding the UTF-8 bytes instead of strings, so that text read from
+   * the wire is never decoded into a JS string and encoded again (TargetCaps.textBytes).
+   */
+  readonly utf8Bytes?: ReadonlySet<string>;
+}
+
 export interface SourceCaps {
   readonly dialect: string;
   /** Can stream keys in key order and read key ranges (keyset batches). */
@@ -117,6 +127,7 @@ export interface SourceConnector {
     keyColumns: readonly string[],
     range: KeyRange | null,
     signal?: AbortSignal,
+    hints?: ReadHints,
   ): AsyncIterable<Row[]>;
   countRows(table: SourceTable, signal?: AbortSignal): Promise<number>;
   close(): Promise<void>;
@@ -128,6 +139,12 @@ export interface TargetCaps {
   readonly maxIdentifierBytes: number;
   /** Text columns can hold U+0000 (SQLite yes, PostgreSQL no: such a record is an error). */
   readonly textAllowsNul: boolean;
+  /**
+   * Values of text columns (varchar, char, text, json, uuid, native) may be given as Buffers of
+   * UTF-8 bytes, written as they are: bytes that are not valid text are the database's record error,
+   * never replaced (PostgreSQL COPY yes; SQLite no: a Buffer there is a BLOB).
+   */
+  readonly textBytes: boolean;
   /** Fold identifiers to lower case when that keeps them unique (PostgreSQL convention). */
   readonly foldIdentifiers: boolean;
   /**

@@ -10,8 +10,8 @@ import type { SourceType, TargetType } from '../domain/column-types.js';
  *   int64, decimal     decimal string, or a safe-integer number
  *   float32, float64   number (NaN and ±Infinity allowed)
  *   bits               string of '0'/'1', exactly `length` long
- *   varchar, char,     string
- *   text, json, uuid,
+ *   varchar, char,     string; or, where the target takes text as bytes (TargetCaps.textBytes),
+ *   text, json, uuid,  a Buffer of its UTF-8 bytes: the source then need not decode it (ReadHints)
  *   native
  *   bytes, geometry    Buffer
  *   date               'YYYY-MM-DD'
@@ -40,6 +40,8 @@ export interface ConverterContext {
   readonly textAllowsNul: boolean;
   /** The target column accepts NULL (a policy replacement with NULL needs it). */
   readonly nullable: boolean;
+  /** The target writes text given as UTF-8 bytes (TargetCaps.textBytes): Buffers stay Buffers. */
+  readonly textBytes?: boolean;
 }
 
 const ZERO_OR_PARTIAL_DATE = /^(\d{4})-(\d{2})-(\d{2})/;
@@ -56,15 +58,21 @@ export function compileConverter(
     ctx.nullable
       ? new ValueIssue('warn', `column ${ctx.column}: ${message}, written as NULL (policy)`, null)
       : fail(`${message} and the column is NOT NULL`);
+  const nulFailure = () => fail('text contains a NUL byte (U+0000), which the target cannot store');
   const noNul = (v: unknown): unknown => {
+    if (ctx.textBytes && Buffer.isBuffer(v)) return v.includes(0) ? nulFailure() : v;
     const s = typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
-    return s.includes('\0')
-      ? fail('text contains a NUL byte (U+0000), which the target cannot store')
-      : s;
+    return s.includes('\0') ? nulFailure() : s;
   };
   const textual = ctx.textAllowsNul
     ? (v: unknown) =>
-        typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)
+        typeof v === 'string'
+          ? v
+          : Buffer.isBuffer(v)
+            ? ctx.textBytes
+              ? v
+              : v.toString('utf8')
+            : String(v)
     : noNul;
 
   switch (target.kind) {
@@ -118,6 +126,12 @@ export function compileConverter(
       return textual;
     case 'json':
       return (v) => {
+        if (ctx.textBytes && Buffer.isBuffer(v)) {
+          // The escape is rare: only then is the text decoded to tell `\u0000` from `\\u0000`.
+          if (!ctx.textAllowsNul && v.includes('\\u0000') && JSON_NUL.test(v.toString('utf8')))
+            return fail('JSON contains \\u0000, which the target cannot store');
+          return ctx.textAllowsNul ? v : noNul(v);
+        }
         const s = typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
         if (!ctx.textAllowsNul && s.includes('\\u0000') && JSON_NUL.test(s)) {
           return fail('JSON contains \\u0000, which the target cannot store');

@@ -92,6 +92,37 @@ describe.skipIf(!up)('reading MariaDB values without the driver changing them', 
     ]);
   });
 
+  it('reads text as its UTF-8 bytes when asked (ReadHints.utf8Bytes), converting other character sets', async () => {
+    await fx.mysql.query(`
+      CREATE TABLE texts (
+        k VARCHAR(10) PRIMARY KEY, u TEXT, l VARCHAR(10) CHARACTER SET latin1, e ENUM('é', 'b'),
+        j JSON, c CHAR(4)
+      );
+      INSERT INTO texts VALUES ('é1', 'tab\\there 😀', 'café', 'é', '{"a": "é"}', 'ab  '),
+        ('k2', NULL, NULL, NULL, NULL, NULL);
+    `);
+    const texts = await source.describeTable({ schema: fx.mysql.name, name: 'texts' });
+    const names = texts.columns.map((c) => c.name);
+    const read: Row[] = [];
+    for await (const chunk of source.readRows(texts, names, ['k'], null, undefined, {
+      utf8Bytes: new Set(['u', 'l', 'e', 'j', 'c']),
+    }))
+      read.push(...chunk);
+    const [first, second] = read;
+    // The key stays a string; every asked column arrives as the UTF-8 bytes of its text.
+    expect(first![0]).toBe('é1');
+    expect(first!.slice(1).map((v) => Buffer.isBuffer(v))).toEqual([true, true, true, true, true]);
+    expect(first!.slice(1).map((v) => (v as Buffer).toString('utf8'))).toEqual([
+      'tab\there 😀', // MariaDB read \t in the literal as a tab
+      'café',
+      'é',
+      '{"a": "é"}',
+      'ab',
+    ]);
+    expect((first![2] as Buffer).toString('hex')).toBe('636166c3a9');
+    expect(second).toEqual(['k2', null, null, null, null, null]);
+  });
+
   it('keeps DATETIME(6) microseconds', async () => {
     expect(rowOf(IDS[0]!)[column('dt6')]).toBe('2024-02-29 23:59:59.999999');
     expect(rowOf(IDS[1]!)[column('dt6')]).toBe('1000-01-01 00:00:00.000001');

@@ -102,6 +102,18 @@ describe('engine building blocks', () => {
     expect(json('{"a":"\\u0000"}')).toBeInstanceOf(ValueIssue);
     const bits = compileConverter({ kind: 'bit', length: 10 }, { kind: 'bits', length: 10 }, ctx)!;
     expect(bits(Buffer.from([0, 5]))).toBe('0000000101');
+    // Text read as UTF-8 bytes (TargetCaps.textBytes) stays bytes, with the same checks.
+    const bytesCtx = { ...ctx, textBytes: true };
+    const textBytes = compileConverter({ kind: 'text' }, { kind: 'text' }, bytesCtx)!;
+    const plain = Buffer.from('é\tx');
+    expect(textBytes(plain)).toBe(plain);
+    expect((textBytes(Buffer.from('a\0b')) as ValueIssue).message).toMatch(/NUL byte/);
+    const jsonBytes = compileConverter({ kind: 'json' }, { kind: 'json' }, bytesCtx)!;
+    const escaped = Buffer.from('{"a":"\\\\u0000"}');
+    expect(jsonBytes(escaped)).toBe(escaped);
+    expect(jsonBytes(Buffer.from('{"a":"\\u0000"}'))).toBeInstanceOf(ValueIssue);
+    // Without textBytes a Buffer becomes its text, as before.
+    expect(text(Buffer.from('abc'))).toBe('abc');
     const tz = compileConverter({ kind: 'timestamp' }, { kind: 'timestamptz' }, ctx)!;
     expect(tz('2020-01-01 10:00:00.5')).toBe('2020-01-01 10:00:00.5+00:00');
   });

@@ -55,6 +55,7 @@ export class MemoryTarget implements TargetConnector {
       maxIdentifierBytes: 63,
       foldIdentifiers: false,
       textAllowsNul: true,
+      textBytes: false,
       atomicChunks: db.atomicChunks,
       maxConcurrentWriters: Number.POSITIVE_INFINITY,
       types: db.types ?? ALL_TYPES,

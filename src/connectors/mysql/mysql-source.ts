@@ -10,6 +10,7 @@ import type {
   KeyTuple,
   Probe,
   ProbeResult,
+  ReadHints,
   Row,
   SourceCaps,
   SourceConnector,
@@ -29,6 +30,9 @@ const PROBE_PARALLELISM = 4;
 /** Below this many (estimated) rows the probe is one scan. */
 const PROBE_SPLIT_MIN_ROWS = 100_000;
 const KEY_CHUNK = 5000;
+/** Source kinds that can be read as UTF-8 bytes (ReadHints.utf8Bytes). */
+const TEXT_KINDS = new Set(['char', 'varchar', 'text', 'enum', 'json']);
+const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
 
 /**
  * MySQL/MariaDB source (MYSQL_TO_POSTGRES.md, "Reading from MySQL with mysql2"): big numbers,
@@ -41,6 +45,7 @@ export class MysqlSource implements SourceConnector {
   private readonly pool: Pool;
   private readonly secrets: string[];
   private mariaDb: boolean | undefined;
+  private readonly utf8ColumnsByTable = new Map<string, Promise<ReadonlySet<string>>>();
 
   constructor(
     private readonly config: MysqlConfig,
@@ -214,14 +219,22 @@ export class MysqlSource implements SourceConnector {
     keyColumns: readonly string[],
     range: KeyRange | null,
     signal?: AbortSignal,
+    hints?: ReadHints,
   ): AsyncIterable<Row[]> {
     const byName = new Map(table.columns.map((c) => [c.name, c]));
+    const asBytes = hints?.utf8Bytes?.size ? await this.utf8Columns(table) : null;
     const select = columns
       .map((name) => {
         const type = byName.get(name)?.type;
         const c = quote(name);
         if (type?.kind === 'float' && type.bytes === 4) return `${c} + 0`;
         if (type?.kind === 'geometry') return `ST_AsBinary(${c})`;
+        if (asBytes && hints?.utf8Bytes?.has(name) && TEXT_KINDS.has(type?.kind ?? '')) {
+          // The column's bytes as they are stored when they are UTF-8 already; else converted.
+          return asBytes.has(name)
+            ? `CAST(${c} AS BINARY)`
+            : `CAST(CONVERT(${c} USING utf8mb4) AS BINARY)`;
+        }
         return c;
       })
       .join(', ');
@@ -234,6 +247,33 @@ export class MysqlSource implements SourceConnector {
       READ_CHUNK,
       signal,
     );
+  }
+
+  /**
+   * The table's columns stored in a UTF-8 character set (ascii is a subset), read once per table:
+   * those can be sent as their stored bytes; the others (latin1, ...) are converted by the server.
+   */
+  private utf8Columns(table: SourceTable): Promise<ReadonlySet<string>> {
+    const schema = table.ref.schema ?? this.config.database;
+    const key = `${schema}\0${table.ref.name}`;
+    let found = this.utf8ColumnsByTable.get(key);
+    if (!found) {
+      found = this.query(
+        `SELECT COLUMN_NAME AS name, CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS
+          WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+        [schema, table.ref.name],
+      ).then(
+        (rows) =>
+          new Set(
+            rows
+              .filter((r) => UTF8_CHARSETS.has(String(r.charset).toLowerCase()))
+              .map((r) => String(r.name)),
+          ),
+      );
+      found.catch(() => this.utf8ColumnsByTable.delete(key));
+      this.utf8ColumnsByTable.set(key, found);
+    }
+    return found;
   }
 
   async countRows(table: SourceTable): Promise<number> {

@@ -199,6 +199,7 @@ function capsWith(types: ReadonlySet<TargetTypeKind>): TargetCaps {
     maxIdentifierBytes: 63,
     foldIdentifiers: true,
     textAllowsNul: false,
+    textBytes: true,
     atomicChunks: true,
     maxConcurrentWriters: Number.POSITIVE_INFINITY,
     types,

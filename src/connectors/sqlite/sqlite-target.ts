@@ -45,6 +45,7 @@ export class SqliteTarget implements TargetConnector {
     maxIdentifierBytes: 1024,
     foldIdentifiers: false,
     textAllowsNul: true,
+    textBytes: false,
     atomicChunks: false,
     maxConcurrentWriters: 1,
     types: SQLITE_TARGET_TYPES,

@@ -138,6 +138,7 @@ export async function executeBatch(
             plan: table.plan,
             sourceTable: table.sourceTable,
             conversion: table.conversion,
+            utf8Bytes: table.utf8Bytes,
             mode: modeFor(table, batch),
             auditLevel: runtime.job.options.auditLevel,
           },

@@ -150,3 +150,82 @@ describe.skipIf(!pgUp)('PostgreSQL target: a batch whose connection is terminate
     expect((await pg.query(`SELECT count(*)::int AS n FROM "${pg.name}".items`)).rows[0].n).toBe(5);
   }, 15_000);
 });
+
+describe.skipIf(!pgUp)('PostgreSQL target: COPY format by the actual table', () => {
+  let pg: Awaited<ReturnType<typeof createPgSchema>>;
+  let target: PostgresTarget;
+
+  beforeAll(async () => {
+    pg = await createPgSchema('fpgf');
+    target = await PostgresTarget.open(
+      parseConnectionUrl(pg.url) as Parameters<typeof PostgresTarget.open>[0],
+      { poolSize: 2 },
+    );
+  });
+  afterAll(async () => {
+    await target?.close();
+    await pg?.drop();
+  });
+
+  const write = async (table: TablePlan, rows: unknown[][]) => {
+    const writer = await target.openBatch(table);
+    const binary = (writer as unknown as { binary: boolean }).binary;
+    await writer.writeChunk(rows);
+    await writer.commit();
+    return binary;
+  };
+
+  it('writes binary into a table of exactly the planned types, text into anything else', async () => {
+    const created = plan(pg.name);
+    await target.createTable(created);
+    expect(
+      await write(created, [
+        [1, 'one'],
+        [2, Buffer.from('two\ttabbed')],
+      ]),
+    ).toBe(true);
+
+    // An existing table whose id is text and name varchar: the planned int32 cannot go in binary.
+    await pg.query(`CREATE TABLE "${pg.name}".loose (id text PRIMARY KEY, name varchar(20))`);
+    const loose = { ...created, target: { schema: pg.name, name: 'loose' } };
+    expect(
+      await write(loose, [
+        [1, 'one'],
+        [2, Buffer.from('two\ttabbed')],
+      ]),
+    ).toBe(false);
+
+    for (const name of ['items', 'loose'])
+      expect(
+        (await pg.query(`SELECT id::text, name FROM "${pg.name}".${name} ORDER BY id`)).rows,
+      ).toEqual([
+        { id: '1', name: 'one' },
+        { id: '2', name: 'two\ttabbed' },
+      ]);
+  });
+
+  it('a value the binary encoder refuses fails its chunk as a record error, not the batch', async () => {
+    const created = { ...plan(pg.name), target: { schema: pg.name, name: 'strict' } };
+    await target.createTable(created);
+    const writer = await target.openBatch(created);
+    await writer.savepoint();
+    const error = await writer
+      .writeChunk([
+        [1, 'ok'],
+        ['x1', 'bad id'],
+      ])
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(FreightError);
+    expect((error as FreightError & { kind?: string }).kind).toBe('data');
+    expect((error as Error).message).toMatch(/invalid input syntax for type integer: "x1"/);
+    await writer.rollbackToSavepoint();
+    await writer.writeChunk([[1, 'ok']]);
+    await writer.commit();
+    expect((await pg.query(`SELECT count(*)::int AS n FROM "${pg.name}".strict`)).rows[0].n).toBe(
+      1,
+    );
+  });
+});

@@ -16,6 +16,13 @@ import type {
   TargetConnector,
 } from '../../engine/ports.js';
 import { keyRangePredicate } from '../sql-range.js';
+import {
+  BINARY_HEADER,
+  BINARY_TRAILER,
+  binaryKinds,
+  binaryMatches,
+  compileBinaryEncoder,
+} from './postgres-binary.js';
 import { compileRowEncoder } from './postgres-copy.js';
 import {
   addForeignKeySql,
@@ -165,7 +172,13 @@ export class PostgresTarget implements TargetConnector {
     } catch (error) {
       throw postgresError(error, `cannot connect to ${this.description}`, this.secrets);
     }
-    return new PostgresBatchWriter(client, plan, this.description, this.secrets);
+    try {
+      const oids = await binaryColumnTypes(client, plan);
+      return new PostgresBatchWriter(client, plan, oids, this.description, this.secrets);
+    } catch (error) {
+      client.release(true);
+      throw postgresError(error, this.description, this.secrets);
+    }
   }
 
   async countRows(ref: TableRef): Promise<number> {
@@ -220,15 +233,20 @@ class PostgresBatchWriter implements BatchWriter {
   private broken = false;
   private inTransaction = false;
 
+  private readonly binary: boolean;
+
   constructor(
     private readonly client: pg.PoolClient,
     private readonly plan: TablePlan,
+    binaryOids: readonly number[] | null,
     private readonly where: string,
     private readonly secrets: readonly string[],
   ) {
     this.table = qualify(plan.target);
-    this.copySql = `COPY ${this.table} (${plan.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
-    this.encode = compileRowEncoder(plan.columns.map((c) => c.type));
+    const types = plan.columns.map((c) => c.type);
+    this.binary = binaryOids !== null;
+    this.copySql = `COPY ${this.table} (${plan.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN${this.binary ? ' (FORMAT binary)' : ''}`;
+    this.encode = binaryOids ? compileBinaryEncoder(types, binaryOids) : compileRowEncoder(types);
   }
 
   private async begin(): Promise<void> {
@@ -278,17 +296,20 @@ class PostgresBatchWriter implements BatchWriter {
   }
 
   async writeStream(chunks: AsyncIterable<Row[]>): Promise<number> {
-    const encode = this.encode;
+    const { encode, binary } = this;
     return this.copy(
       (async function* () {
+        if (binary) yield BINARY_HEADER;
         for await (const rows of chunks) if (rows.length > 0) yield encode(rows);
+        if (binary) yield BINARY_TRAILER;
       })(),
     );
   }
 
   async writeChunk(rows: readonly Row[]): Promise<RowFailure[]> {
     if (rows.length === 0) return [];
-    await this.copy([this.encode(rows)]);
+    const data = this.encode(rows);
+    await this.copy(this.binary ? [BINARY_HEADER, data, BINARY_TRAILER] : [data]);
     return [];
   }
 
@@ -383,6 +404,26 @@ class PostgresBatchWriter implements BatchWriter {
       throw this.fail(first);
     }
   }
+}
+
+/**
+ * The actual column types (OIDs) of the plan's table when every column can be written in COPY
+ * BINARY (postgres-binary.ts), else null (COPY text). Read before each batch: the table is the
+ * user's, and a binary field sent to a column of another type would be misread, not rejected.
+ */
+async function binaryColumnTypes(client: pg.PoolClient, plan: TablePlan): Promise<number[] | null> {
+  const types = plan.columns.map((c) => c.type);
+  if (!binaryKinds(types)) return null;
+  const { rows } = await client.query<{ name: string; oid: number }>(
+    `SELECT attname AS name, atttypid::int AS oid FROM pg_attribute
+      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+    [qualify(plan.target)],
+  );
+  const oids = new Map(rows.map((r) => [r.name, Number(r.oid)]));
+  const matched = plan.columns.map((c) => oids.get(c.name));
+  return matched.every((oid, i) => oid !== undefined && binaryMatches(types[i]!.kind, oid))
+    ? (matched as number[])
+    : null;
 }
 
 /** How long an aborted COPY (CopyFail) may take to be acknowledged before its connection is dropped. */

@@ -24,14 +24,17 @@ export async function finishTables(
     const t = runtime.tables.get(row.name);
     return t ? [{ row, t }] : [];
   });
-  // The source's row counts do not depend on the target: they run while the target builds its
-  // indexes and constraints (the connection pool bounds how many at once).
-  const sourceCounts = new Map<string, Promise<number>>();
+  // Row counts do not change while indexes and constraints are built (those lock out writes, not
+  // reads): both sides count meanwhile (the connection pools bound how many at once).
+  const counts = new Map<string, Promise<[number, number]>>();
   if (job.options.verify !== 'none') {
     for (const { t } of tables) {
-      const count = runtime.source.countRows(t.sourceTable, signal);
-      count.catch(() => {}); // awaited (and its error thrown) in validateTable
-      sourceCounts.set(t.name, count);
+      const both = Promise.all([
+        runtime.source.countRows(t.sourceTable, signal),
+        target.countRows(t.plan.target, signal),
+      ]);
+      both.catch(() => {}); // awaited (and its error thrown) in validateTable
+      counts.set(t.name, both);
     }
   }
   for (const { row, t } of tables) {
@@ -56,14 +59,7 @@ export async function finishTables(
   if (job.options.verify === 'none') return problems;
   for (const { t } of tables) {
     signal?.throwIfAborted();
-    const problem = await validateTable(
-      ledger,
-      runtime,
-      t,
-      sourceCounts.get(t.name)!,
-      emit,
-      signal,
-    );
+    const problem = await validateTable(ledger, runtime, t, counts.get(t.name)!, emit, signal);
     if (problem) problems.push(problem);
   }
   return problems;
@@ -73,15 +69,12 @@ async function validateTable(
   ledger: JobLedger,
   { job, source, target }: JobRuntime,
   t: TableRuntime,
-  sourceCount: Promise<number>,
+  counts: Promise<[number, number]>,
   emit: (event: JobEvent) => void,
   signal?: AbortSignal,
 ): Promise<string | null> {
   const failedIds = await ledger.failedRecordIds(job.id, t.name);
-  const [sourceRows, targetRows] = await Promise.all([
-    sourceCount,
-    target.countRows(t.plan.target, signal),
-  ]);
+  const [sourceRows, targetRows] = await counts;
   let passed = targetRows === sourceRows - failedIds.length;
   let sourceChecksum: string | null = null;
   let targetChecksum: string | null = null;

@@ -140,7 +140,9 @@ export class PostgresTarget implements TargetConnector {
     for (const g of plan.generated)
       await step(`generated column ${g.name}`, [addGeneratedColumnSql(plan, g)]);
     for (const index of plan.indexes)
-      await step(`index ${index.name}`, [createIndexSql(plan, index)]);
+      await step(`index ${index.name}`, [
+        `${INDEX_BUILD_SETTINGS}; ${createIndexSql(plan, index)}`,
+      ]);
     for (const c of plan.columns.filter((col) => col.identity))
       await step(`identity ${c.name}`, [identityResetSql(plan, c)]);
     for (const c of plan.columns.filter((col) => col.onUpdateNow))
@@ -425,6 +427,14 @@ async function binaryColumnTypes(client: pg.PoolClient, plan: TablePlan): Promis
     ? (matched as number[])
     : null;
 }
+
+/**
+ * Run with each index build, in its implicit transaction (the pooled session keeps its settings):
+ * a build sorts in memory up to maintenance_work_mem, and the server gives it one parallel worker
+ * per 32 MB of it; 128 MB (pgloader's setting) where the server has less.
+ */
+const INDEX_BUILD_SETTINGS = `SELECT set_config('maintenance_work_mem', '128MB', true)
+  WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('128MB')`;
 
 /** How long an aborted COPY (CopyFail) may take to be acknowledged before its connection is dropped. */
 const COPY_ABORT_TIMEOUT_MS = 10_000;

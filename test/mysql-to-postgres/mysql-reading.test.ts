@@ -270,4 +270,33 @@ describe.skipIf(!up)('the data probe of a large table, scanned in key ranges at 
     // f has a 2 in its last row; g only 0, 1 and NULL; e has the error value '' in the middle; h none.
     expect(results).toEqual([false, true, true, false, String(N * 3)]);
   });
+
+  it('streams a large range with backpressure, and lets a reader stop early or be aborted', async () => {
+    const table = await source.describeTable({ schema: fx.mysql.name, name: 'flags' });
+    const read = async (signal?: AbortSignal, stopAfter = Infinity) => {
+      let rows = 0;
+      let chunks = 0;
+      let last = 0;
+      for await (const chunk of source.readRows(table, ['id'], ['id'], null, signal)) {
+        // A slow consumer: the connection is paused while a chunk waits.
+        await new Promise((r) => setImmediate(r));
+        for (const [id] of chunk) {
+          expect(Number(id)).toBeGreaterThan(last);
+          last = Number(id);
+        }
+        rows += chunk.length;
+        if (++chunks >= stopAfter) break;
+      }
+      return rows;
+    };
+    expect(await read()).toBe(N);
+    // Leaving after one chunk discards that connection; the pool goes on serving reads.
+    expect(await read(undefined, 1)).toBeLessThan(N);
+    const controller = new AbortController();
+    const aborted = read(controller.signal);
+    setTimeout(() => controller.abort(), 20);
+    await expect(aborted).rejects.toThrow(/abort/i);
+    for (let i = 0; i < 5; i++) expect(await read(undefined, 2)).toBeGreaterThan(0);
+    expect(await source.countRows(table)).toBe(N);
+  });
 });

@@ -17,7 +17,7 @@ import type {
   SourceTable,
 } from '../../engine/ports.js';
 import { keyAfterPredicate, keyRangePredicate, type RangeSql } from '../sql-range.js';
-import { chunkRows } from '../stream-chunks.js';
+import { chunkRows, type RowEvents } from '../stream-chunks.js';
 import { describeMysqlTable, listMysqlTables } from './mysql-introspector.js';
 import { mysqlError } from './mysql-errors.js';
 
@@ -294,8 +294,28 @@ export class MysqlSource implements SourceConnector {
     const conn = await this.connection();
     let healthy = true;
     try {
-      const stream = conn.query({ sql, rowsAsArray: true }).stream({ highWaterMark: chunkSize });
-      for await (const chunk of chunkRows<T>(stream, chunkSize, {
+      // The query's own row events, paused and resumed on the connection: what mysql2's
+      // query().stream() does, without a Readable's buffering and events per row.
+      const query = conn.query({ sql, rowsAsArray: true });
+      const rows: RowEvents<T> = {
+        listen({ row, end, error }) {
+          query.on('result', row as (r: unknown) => void);
+          query.on('end', end);
+          query.on('error', error);
+          return () => {
+            query.off('result', row as (r: unknown) => void);
+            query.off('end', end);
+            query.off('error', error);
+            // A query abandoned with its connection may still report an error: not unhandled.
+            query.on('error', () => {});
+          };
+        },
+        pause: () => conn.pause(),
+        resume: () => conn.resume(),
+        // The connection is destroyed by the caller (onAbandon marks it unhealthy).
+        destroy: () => {},
+      };
+      for await (const chunk of chunkRows<T>(rows, chunkSize, {
         maxReady: 1,
         ...(signal ? { signal } : {}),
         onAbandon: () => (healthy = false),

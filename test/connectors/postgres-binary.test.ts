@@ -283,6 +283,26 @@ const CASES: readonly Case[] = [
     ],
     notCanonical: ['2020-01-01 10:00:00 America/New_York', '2020-01-01 10:00:00+05:30:15'],
   },
+  {
+    name: 'time(6)',
+    type: { kind: 'time', precision: 6 },
+    sql: 'time(6)',
+    values: [
+      '00:00:00',
+      '23:59:59.999999',
+      '12:34:56.5',
+      '08:00:00.000001',
+      '24:00:01',
+      '12:60:00',
+    ],
+    notCanonical: ['24:00:00', '23:59:60', '8:00:00', '08:00', '08:00:00+02', 'allballs'],
+  },
+  {
+    name: 'time(0)',
+    type: { kind: 'time', precision: 0 },
+    sql: 'time(0)',
+    values: ['10:00:00.5', '10:00:00.499999', '23:59:59.4'],
+  },
 ];
 
 async function copyInto(client: pg.Client, sql: string, data: Buffer[]): Promise<string | null> {

@@ -90,6 +90,12 @@ describe.skipIf(!up)('COPY escaping from MariaDB into PostgreSQL', () => {
         return [i + 1, label, v, short, char];
       }),
     ]);
+    // The same texts beside a SET column (text[], no binary encoder): written as COPY text, where
+    // texts (every column type binary-capable) goes as COPY BINARY.
+    await fx.mysql.query(`
+      CREATE TABLE texts_via_text (id INT PRIMARY KEY, v LONGTEXT, vc VARCHAR(100), s SET('x'));
+      INSERT INTO texts_via_text SELECT id, v, vc, IF(id % 2 = 0, 'x', NULL) FROM texts;
+    `);
     await fx.mysql.query('INSERT INTO keyed VALUES ?', [KEYS.map((k) => [k, `value of ${k}`])]);
     await fx.mysql.query('INSERT INTO bytes VALUES ?', [
       [
@@ -139,6 +145,9 @@ describe.skipIf(!up)('COPY escaping from MariaDB into PostgreSQL', () => {
     expect(await targetMd5('texts', 'v')).toEqual(await sourceMd5('texts', 'v'));
     expect(await targetMd5('texts', 'vc')).toEqual(await sourceMd5('texts', 'vc'));
     expect(await targetMd5('texts', 'ch')).toEqual(await sourceMd5('texts', 'ch'));
+    expect(await fx.pgValue(`SELECT count(*)::int FROM texts_via_text`)).toBe(VALUES.length);
+    expect(await targetMd5('texts_via_text', 'v')).toEqual(await sourceMd5('texts', 'v'));
+    expect(await targetMd5('texts_via_text', 'vc')).toEqual(await sourceMd5('texts', 'vc'));
   });
 
   it('fetches each short value back unchanged', async () => {

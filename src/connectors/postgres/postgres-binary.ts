@@ -32,6 +32,7 @@ const BINARY_OIDS: Partial<Record<TargetTypeKind, readonly number[]>> = {
   date: [1082],
   timestamp: [1114],
   timestamptz: [1184],
+  time: [1083],
   bytes: [17],
 };
 const JSONB_OID = 3802;
@@ -189,6 +190,13 @@ function fieldWriter(type: TargetType, oid: number): FieldWriter {
         out.off += 12;
       };
     }
+    case 'time':
+      return (out, v) => {
+        out.room(12);
+        out.view.setInt32(out.off, 8);
+        putInt64(out.view, out.off + 4, timeOf(String(v)));
+        out.off += 12;
+      };
     default:
       throw new Error(`no binary COPY encoder for ${type.kind}`);
   }
@@ -587,4 +595,26 @@ function timestampOf(s: string, zoned: boolean, type: string): number | bigint {
   // Exact in a double within ±100,000 days (±273 years) of 2000; else computed as a bigint.
   if (days > -100_000 && days < 100_000) return days * 86_400_000_000 + micros;
   return BigInt(days) * 86_400_000_000n + BigInt(micros);
+}
+
+/** 'HH:MM:SS[.ffffff]' (the canonical time of day) as microseconds since midnight. */
+function timeOf(s: string): number {
+  const n = s.length;
+  if (n >= 8 && s.charCodeAt(2) === 58 && s.charCodeAt(5) === 58) {
+    const h = digitsAt(s, 0, 2);
+    const mi = digitsAt(s, 3, 2);
+    const se = digitsAt(s, 6, 2);
+    let fraction = 0;
+    let p = 8;
+    if (p < n && s.charCodeAt(p) === 46) {
+      const start = ++p;
+      while (p < n && p - start < 6 && isDigit(s.charCodeAt(p)))
+        fraction = fraction * 10 + s.charCodeAt(p++) - 48;
+      for (let k = p - start; k < 6; k++) fraction *= 10;
+      if (p === start) p = -1;
+    }
+    if (p === n && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && se >= 0 && se <= 59)
+      return ((h * 60 + mi) * 60 + se) * 1_000_000 + fraction;
+  }
+  throw dataError(`invalid input syntax for type time without time zone: "${preview(s)}"`);
 }

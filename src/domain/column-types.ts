@@ -62,6 +62,39 @@ export type TargetType =
 
 export type TargetTypeKind = TargetType['kind'];
 
+/** Every target type kind, once (the record makes the compiler insist on each). */
+const EVERY_KIND: Record<TargetTypeKind, true> = {
+  boolean: true,
+  int16: true,
+  int32: true,
+  int64: true,
+  decimal: true,
+  float32: true,
+  float64: true,
+  bits: true,
+  varchar: true,
+  char: true,
+  text: true,
+  bytes: true,
+  date: true,
+  timestamp: true,
+  timestamptz: true,
+  time: true,
+  interval: true,
+  json: true,
+  uuid: true,
+  'text-array': true,
+  geometry: true,
+  native: true,
+};
+
+/** The target type kinds except `except`: what a target declares it has (TargetCaps.types). */
+export function targetKindsExcept(...except: TargetTypeKind[]): ReadonlySet<TargetTypeKind> {
+  return new Set(
+    (Object.keys(EVERY_KIND) as TargetTypeKind[]).filter((kind) => !except.includes(kind)),
+  );
+}
+
 /** Renders a source type for summaries and plans ("integer(8) unsigned"). */
 export function describeSourceType(type: SourceType): string {
   switch (type.kind) {

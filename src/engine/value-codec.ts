@@ -1,3 +1,4 @@
+import { daysInMonth, digitsAt } from '../domain/calendar.js';
 import type { SourceType, TargetType } from '../domain/column-types.js';
 
 /**
@@ -242,9 +243,9 @@ function checkDate(
     return typeof inner === 'string' ? s : inner;
   }
   if (s.length >= 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) {
-    const year = digits(s, 0, 4);
-    const month = digits(s, 5, 2);
-    const day = digits(s, 8, 2);
+    const year = digitsAt(s, 0, 4);
+    const month = digitsAt(s, 5, 2);
+    const day = digitsAt(s, 8, 2);
     if (year > 0 && month >= 1 && month <= 12 && day >= 1 && day <= 28) {
       if (s.length === 10 || (what !== 'date' && timeOk(s))) return s;
     }
@@ -263,42 +264,14 @@ function checkDate(
   return s;
 }
 
-/** Digits of s[at, at+n) as a number, or -1 when one is not a digit. */
-function digits(s: string, at: number, n: number): number {
-  let v = 0;
-  for (let i = at; i < at + n; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
 /** ` HH:MM:SS[.ffffff][±HH[:MM]|Z]` after the date. */
 function timeOk(s: string): boolean {
   if (s.charCodeAt(10) !== 32 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return false;
-  const h = digits(s, 11, 2);
-  const mi = digits(s, 14, 2);
-  const se = digits(s, 17, 2);
+  const h = digitsAt(s, 11, 2);
+  const mi = digitsAt(s, 14, 2);
+  const se = digitsAt(s, 17, 2);
   if (h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) return false;
   return s.length === 19 || /^(\.\d{1,6})?(?:[+-]\d{2}(?::?\d{2})?|Z)?$/.test(s.slice(19));
-}
-
-function daysInMonth(year: number, month: number): number {
-  return [
-    31,
-    year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28,
-    31,
-    30,
-    31,
-    30,
-    31,
-    31,
-    30,
-    31,
-    30,
-    31,
-  ][month - 1]!;
 }
 
 /** A row converter for a whole table: only the columns whose converter is not the identity run. */

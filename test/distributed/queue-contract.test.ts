@@ -10,6 +10,7 @@ import type { JobQueue } from '../../src/queue/job-queue.js';
 import { REPO } from '../helpers/cli.js';
 import { dropRedisKeys, REDIS_URL, uniqueName } from '../helpers/databases.js';
 import { hasService } from '../helpers/services.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * DESIGN.md §2: one JobQueue interface, two adapters, one test suite run against both. Each test
@@ -18,8 +19,6 @@ import { hasService } from '../helpers/services.js';
 
 const redisUp = await hasService('redis');
 const LOCK_MS = 2000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until(
   check: () => boolean | Promise<boolean>,

@@ -7,6 +7,7 @@ import { startApiProcess, type ApiProcess } from '../../src/app/api-process.js';
 import { loadConfig } from '../../src/config/config.js';
 import type { Role } from '../../src/domain/access.js';
 import { BIN, REPO } from '../helpers/cli.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import {
   dropPgSchema,
   dropRedisKeys,
@@ -19,24 +20,7 @@ import {
 
 /** Small helpers of the observability suites: real sockets, real child processes. */
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(
-  check: () => Promise<T> | T,
-  timeoutMs: number,
-  what: string,
-  everyMs = 100,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+export { sleep, waitFor };
 
 /** Makes the API listen on a free port of 127.0.0.1; its base URL. */
 export async function listen(proc: ApiProcess): Promise<string> {

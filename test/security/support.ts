@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { expectNoStackTrace } from '../helpers/secrets.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 /** What the attack suites need of a response: inject()'s or fetch()'s, reduced to text. */
 export interface Answer {
@@ -45,23 +46,16 @@ export function expectError(
   return body.error;
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 /** Polls until `check` returns something truthy. */
-export async function eventually<T>(
+export function eventually<T>(
   check: () => Promise<T> | T,
   what: string,
   timeoutMs = 20_000,
   everyMs = 50,
 ): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
+  return waitFor(check, timeoutMs, what, everyMs);
 }
 
 /** `text` with every quoted occurrence of what the caller sent (as is, or JSON-escaped) blanked out. */

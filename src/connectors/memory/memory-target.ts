@@ -1,4 +1,4 @@
-import type { TargetTypeKind } from '../../domain/column-types.js';
+import { targetKindsExcept } from '../../domain/column-types.js';
 import { FreightError } from '../../domain/errors.js';
 import type { TablePlan, TableRef } from '../../engine/plan.js';
 import type {
@@ -13,29 +13,8 @@ import type {
 } from '../../engine/ports.js';
 import { compareKeys, type MemoryDatabase, type MemoryTable } from './memory-database.js';
 
-const ALL_TYPES: ReadonlySet<TargetTypeKind> = new Set<TargetTypeKind>([
-  'boolean',
-  'int16',
-  'int32',
-  'int64',
-  'decimal',
-  'float32',
-  'float64',
-  'bits',
-  'varchar',
-  'char',
-  'text',
-  'bytes',
-  'date',
-  'timestamp',
-  'timestamptz',
-  'time',
-  'interval',
-  'json',
-  'uuid',
-  'text-array',
-  'geometry',
-]);
+/** Every kind but another database's native types, unless the test database says otherwise. */
+const DEFAULT_TYPES = targetKindsExcept('native');
 
 /**
  * Target side of the in-memory fake: transactions with savepoints, a primary key that rejects
@@ -58,7 +37,7 @@ export class MemoryTarget implements TargetConnector {
       textBytes: false,
       atomicChunks: db.atomicChunks,
       maxConcurrentWriters: Number.POSITIVE_INFINITY,
-      types: db.types ?? ALL_TYPES,
+      types: db.types ?? DEFAULT_TYPES,
     };
   }
 

@@ -1,4 +1,5 @@
 import type { TargetType, TargetTypeKind } from '../../domain/column-types.js';
+import { daysInMonth, digitsAt } from '../../domain/calendar.js';
 import { FreightError } from '../../domain/errors.js';
 import type { Row } from '../../engine/ports.js';
 
@@ -467,11 +468,6 @@ function daysFromCivil(year: number, month: number, day: number): number {
   return era * 146097 + doe - 719468;
 }
 
-function daysInMonth(year: number, month: number): number {
-  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-}
-
 interface Parsed {
   /** Days since 2000-01-01. */
   readonly days: number;
@@ -479,17 +475,6 @@ interface Parsed {
   readonly micros: number;
   readonly hasTime: boolean;
   readonly hasOffset: boolean;
-}
-
-/** Digits of s[at, at+n) as a number, or -1 when one is not a digit. */
-function digitsAt(s: string, at: number, n: number): number {
-  let v = 0;
-  for (let i = at; i < at + n; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
 }
 
 /** Days since 2000-01-01 of 'YYYY-MM-DD' at the start of `s` (years 1-9999), or NaN. */
@@ -508,29 +493,34 @@ function commonDays(s: string): number {
  * (the full parser decides). No regular expression, no allocation.
  */
 function commonMicros(s: string): number {
-  const n = s.length;
   const days = commonDays(s);
   if (Number.isNaN(days) || days <= -100_000 || days >= 100_000) return NaN;
-  if (n < 19 || s.charCodeAt(10) !== 32 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58)
-    return NaN;
-  const h = digitsAt(s, 11, 2);
-  const mi = digitsAt(s, 14, 2);
-  const se = digitsAt(s, 17, 2);
-  if (h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) return NaN;
-  let p = 19;
+  if (s.charCodeAt(10) !== 32) return NaN;
+  const n = s.length;
+  const end = s.endsWith('+00:00') ? n - 6 : s.endsWith('+00') ? n - 3 : n;
+  const clock = clockMicros(s, 11, end);
+  return clock < 0 ? NaN : days * 86_400_000_000 + clock;
+}
+
+/** s[at, end) as exactly 'HH:MM:SS[.f…]' (1 to 6 fraction digits) in microseconds, or -1. */
+function clockMicros(s: string, at: number, end: number): number {
+  if (end - at < 8 || s.charCodeAt(at + 2) !== 58 || s.charCodeAt(at + 5) !== 58) return -1;
+  const h = digitsAt(s, at, 2);
+  const mi = digitsAt(s, at + 3, 2);
+  const se = digitsAt(s, at + 6, 2);
+  if (h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) return -1;
   let fraction = 0;
-  if (p < n && s.charCodeAt(p) === 46) {
-    const start = ++p;
-    while (p < n && p - start < 6 && isDigit(s.charCodeAt(p)))
-      fraction = fraction * 10 + s.charCodeAt(p++) - 48;
-    if (p === start) return NaN;
-    for (let k = p - start; k < 6; k++) fraction *= 10;
+  let p = at + 8;
+  if (p < end) {
+    if (s.charCodeAt(p) !== 46 || end - p < 2 || end - p > 7) return -1;
+    for (p++; p < end; p++) {
+      const d = s.charCodeAt(p) - 48;
+      if (d < 0 || d > 9) return -1;
+      fraction = fraction * 10 + d;
+    }
+    for (let k = end - at - 9; k < 6; k++) fraction *= 10;
   }
-  if (p < n) {
-    const rest = n - p;
-    if (!((rest === 6 && s.endsWith('+00:00')) || (rest === 3 && s.endsWith('+00')))) return NaN;
-  }
-  return days * 86_400_000_000 + ((h * 60 + mi) * 60 + se) * 1_000_000 + fraction;
+  return ((h * 60 + mi) * 60 + se) * 1_000_000 + fraction;
 }
 
 function parseDateTime(s: string, type: string, zoned: boolean): Parsed {
@@ -599,22 +589,8 @@ function timestampOf(s: string, zoned: boolean, type: string): number | bigint {
 
 /** 'HH:MM:SS[.ffffff]' (the canonical time of day) as microseconds since midnight. */
 function timeOf(s: string): number {
-  const n = s.length;
-  if (n >= 8 && s.charCodeAt(2) === 58 && s.charCodeAt(5) === 58) {
-    const h = digitsAt(s, 0, 2);
-    const mi = digitsAt(s, 3, 2);
-    const se = digitsAt(s, 6, 2);
-    let fraction = 0;
-    let p = 8;
-    if (p < n && s.charCodeAt(p) === 46) {
-      const start = ++p;
-      while (p < n && p - start < 6 && isDigit(s.charCodeAt(p)))
-        fraction = fraction * 10 + s.charCodeAt(p++) - 48;
-      for (let k = p - start; k < 6; k++) fraction *= 10;
-      if (p === start) p = -1;
-    }
-    if (p === n && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && se >= 0 && se <= 59)
-      return ((h * 60 + mi) * 60 + se) * 1_000_000 + fraction;
-  }
-  throw dataError(`invalid input syntax for type time without time zone: "${preview(s)}"`);
+  const micros = clockMicros(s, 0, s.length);
+  if (micros < 0)
+    throw dataError(`invalid input syntax for type time without time zone: "${preview(s)}"`);
+  return micros;
 }

@@ -1,6 +1,19 @@
 import type pg from 'pg';
 import { postgresError } from './postgres-errors.js';
 
+/** A pooled connection; failing to get one is a FreightError naming `where`. */
+export async function connectPg(
+  pool: pg.Pool,
+  where: string,
+  secrets: readonly string[],
+): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (error) {
+    throw postgresError(error, `cannot connect to ${where}`, secrets);
+  }
+}
+
 /**
  * One statement on a pooled connection that an AbortSignal can stop: on abort the server is asked
  * to cancel it, the connection is discarded and the abort reason is thrown. Errors come back as
@@ -14,12 +27,7 @@ export async function pgQuery(
 ): Promise<pg.QueryResult> {
   const { signal } = options;
   signal?.throwIfAborted();
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw postgresError(error, `cannot connect to ${options.where}`, options.secrets);
-  }
+  const client = await connectPg(pool, options.where, options.secrets);
   let broken = false;
   try {
     return await untilAborted(client.query(sql, params), signal, () => {

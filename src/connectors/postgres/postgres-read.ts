@@ -3,7 +3,7 @@ import Cursor from 'pg-cursor';
 import type { SourceType, TargetType } from '../../domain/column-types.js';
 import type { Row } from '../../engine/ports.js';
 import { postgresError } from './postgres-errors.js';
-import { cancelBackend, untilAborted } from './postgres-query.js';
+import { cancelBackend, connectPg, untilAborted } from './postgres-query.js';
 
 /** Turns one column's PostgreSQL text form into its canonical value; null: keep the text. */
 export type PgDecoder = ((text: string) => unknown) | null;
@@ -51,12 +51,7 @@ export async function* streamPgRows(
 ): AsyncGenerator<Row[]> {
   const { signal } = options;
   signal?.throwIfAborted();
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw postgresError(error, `cannot connect to ${options.where}`, options.secrets);
-  }
+  const client = await connectPg(pool, options.where, options.secrets);
   let broken = false;
   const cursor = client.query(new Cursor(sql, params, { rowMode: 'array' }));
   try {

@@ -33,6 +33,7 @@ import {
   onUpdateTriggerSql,
 } from './postgres-ddl.js';
 import { postgresError } from './postgres-errors.js';
+import { connectPg } from './postgres-query.js';
 import {
   createPgPool,
   qualify,
@@ -168,12 +169,7 @@ export class PostgresTarget implements TargetConnector {
   }
 
   async openBatch(plan: TablePlan): Promise<BatchWriter> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      throw postgresError(error, `cannot connect to ${this.description}`, this.secrets);
-    }
+    const client = await connectPg(this.pool, this.description, this.secrets);
     try {
       const oids = await binaryColumnTypes(client, plan);
       return new PostgresBatchWriter(client, plan, oids, this.description, this.secrets);

@@ -1,4 +1,4 @@
-import type { SourceType, TargetType, TargetTypeKind } from '../../domain/column-types.js';
+import { targetKindsExcept, type SourceType, type TargetType } from '../../domain/column-types.js';
 
 /** PostgreSQL spelling of each target type. */
 export function pgTypeName(type: TargetType): string {
@@ -58,29 +58,8 @@ export function pgTypeName(type: TargetType): string {
   }
 }
 
-export const PG_TARGET_TYPES: ReadonlySet<TargetTypeKind> = new Set<TargetTypeKind>([
-  'boolean',
-  'int16',
-  'int32',
-  'int64',
-  'decimal',
-  'float32',
-  'float64',
-  'bits',
-  'varchar',
-  'char',
-  'text',
-  'bytes',
-  'date',
-  'timestamp',
-  'timestamptz',
-  'time',
-  'interval',
-  'json',
-  'uuid',
-  'text-array',
-  'native',
-]);
+/** Geometry only where PostGIS is installed (PostgresTarget adds it). */
+export const PG_TARGET_TYPES = targetKindsExcept('geometry');
 
 /**
  * A PostgreSQL column (format_type output and udt name) → Freight source type. Types without an

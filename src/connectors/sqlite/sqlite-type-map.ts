@@ -1,4 +1,4 @@
-import type { SourceType, TargetType, TargetTypeKind } from '../../domain/column-types.js';
+import { targetKindsExcept, type SourceType, type TargetType } from '../../domain/column-types.js';
 
 /**
  * SQLite declared type → Freight source type. SQLite stores any value in any column; the declared
@@ -39,30 +39,7 @@ export function sqliteSourceType(declared: string): SourceType {
 }
 
 /** Every target type kind: SQLite stores each of them exactly (see `sqliteTypeName`). */
-export const SQLITE_TARGET_TYPES: ReadonlySet<TargetTypeKind> = new Set<TargetTypeKind>([
-  'boolean',
-  'int16',
-  'int32',
-  'int64',
-  'decimal',
-  'float32',
-  'float64',
-  'bits',
-  'varchar',
-  'char',
-  'text',
-  'bytes',
-  'date',
-  'timestamp',
-  'timestamptz',
-  'time',
-  'interval',
-  'json',
-  'uuid',
-  'text-array',
-  'geometry',
-  'native',
-]);
+export const SQLITE_TARGET_TYPES = targetKindsExcept();
 
 /**
  * Whether a decimal column is stored as a number (NUMERIC affinity) or as text. Numbers keep

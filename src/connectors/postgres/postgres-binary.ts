@@ -497,7 +497,13 @@ function commonMicros(s: string): number {
   if (Number.isNaN(days) || days <= -100_000 || days >= 100_000) return NaN;
   if (s.charCodeAt(10) !== 32) return NaN;
   const n = s.length;
-  const end = s.endsWith('+00:00') ? n - 6 : s.endsWith('+00') ? n - 3 : n;
+  // A zero offset ends it or nothing does ('+' is checked first: most values have no offset).
+  const end =
+    s.charCodeAt(n - 6) === 43 && s.endsWith('+00:00')
+      ? n - 6
+      : s.charCodeAt(n - 3) === 43 && s.endsWith('+00')
+        ? n - 3
+        : n;
   const clock = clockMicros(s, 11, end);
   return clock < 0 ? NaN : days * 86_400_000_000 + clock;
 }
